@@ -1,0 +1,247 @@
+"""Delivering one event to one endpoint: one signed POST per activity attempt.
+
+Temporal runs the retries: each failed attempt raises an ``ApplicationError`` whose
+``next_retry_delay`` carries the endpoint's schedule (or the receiver's ``Retry-After``),
+so a delivery waiting days to retry costs the worker nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import random
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from email.utils import parsedate_to_datetime
+
+import httpx
+from sqlalchemy.ext.asyncio import async_sessionmaker
+from sqlmodel.ext.asyncio.session import AsyncSession
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from core import store
+from core.contracts import (
+    DeliveryErrorType,
+    DeliveryFailureInput,
+    DeliveryInput,
+    DeliveryResult,
+    DeliveryRetry,
+    DeliveryStatus,
+)
+from core.ids import new_id
+from core.models import Attempt, Endpoint, Event, utc_now
+from core.signing import signed_headers
+
+logger = logging.getLogger(__name__)
+
+STORED_RESPONSE_BYTES = 1024
+# A Retry-After further out than this is treated as this, so one answer cannot park a
+# delivery beyond any schedule we would keep.
+MAX_RETRY_AFTER = timedelta(days=1)
+
+
+@dataclass(frozen=True)
+class _Answer:
+    status_code: int | None
+    body: str | None
+    error: str | None
+    retry_after: timedelta | None
+
+
+def webhook_body(event: Event) -> str:
+    """The JSON body receivers get: the same bytes on every attempt."""
+    payload = {"type": event.type, "timestamp": event.created_at.isoformat(), "data": event.data}
+    return json.dumps(payload, separators=(",", ":"), ensure_ascii=False)
+
+
+def parse_retry_after(value: str | None, *, now: datetime) -> timedelta | None:
+    """``Retry-After`` as delay-seconds or an HTTP date, clamped to ``[0, MAX_RETRY_AFTER]``."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        delay = (
+            timedelta(seconds=int(value)) if value.isdigit() else parsedate_to_datetime(value) - now
+        )
+    except (TypeError, ValueError, OverflowError):
+        return None
+    return min(max(delay, timedelta(0)), MAX_RETRY_AFTER)
+
+
+def next_delay(retry: DeliveryRetry, attempt: int) -> timedelta:
+    """The wait after ``attempt`` fails: the schedule's next step, or the exponential step."""
+    if retry.kind == "schedule":
+        scheduled = retry.delay_after_attempt(attempt) or timedelta(0)
+        spread = retry.jitter * random.uniform(-1.0, 1.0)
+        return scheduled * (1 + spread)
+    seconds = retry.initial_interval_seconds * retry.backoff ** (attempt - 1)
+    return timedelta(seconds=min(seconds, retry.maximum_interval_seconds))
+
+
+class DeliveryActivities:
+    def __init__(
+        self,
+        *,
+        sessions: async_sessionmaker[AsyncSession],
+        http: httpx.AsyncClient,
+        attempt_timeout: timedelta,
+    ) -> None:
+        self._sessions = sessions
+        self._http = http
+        self._attempt_timeout = attempt_timeout
+
+    @activity.defn
+    async def deliver(self, request: DeliveryInput) -> DeliveryResult:
+        info = activity.info()
+        async with store.transaction(self._sessions) as session:
+            event = await session.get(Event, request.event_id)
+            endpoint = await session.get(Endpoint, request.endpoint_id)
+        if event is None:
+            raise ApplicationError(f"event {request.event_id} does not exist", non_retryable=True)
+        if endpoint is None or endpoint.disabled_at is not None:
+            why = "was deleted" if endpoint is None else f"is disabled: {endpoint.disabled_reason}"
+            await self._settle_failed(request, f"the endpoint {why}")
+            raise ApplicationError(
+                f"endpoint {request.endpoint_id} {why}",
+                type=DeliveryErrorType.ENDPOINT_UNAVAILABLE,
+                non_retryable=True,
+            )
+
+        started_at = utc_now()
+        clock = time.perf_counter()
+        answer = await self._post(event, endpoint)
+        duration_ms = (time.perf_counter() - clock) * 1000
+
+        attempt = Attempt(
+            id=new_id("atm"),
+            delivery_id="",
+            event_id=event.id,
+            endpoint_id=endpoint.id,
+            account_id=event.account_id,
+            attempt=info.attempt,
+            outcome="",
+            status_code=answer.status_code,
+            response_body=answer.body,
+            error=answer.error,
+            scheduled_at=info.current_attempt_scheduled_time,
+            started_at=started_at,
+            duration_ms=round(duration_ms, 3),
+        )
+        log = {"event_id": event.id, "endpoint_id": endpoint.id, "attempt": info.attempt}
+
+        if answer.status_code is not None and 200 <= answer.status_code < 300:
+            await self._record(attempt, "succeeded", DeliveryStatus.DELIVERED, None)
+            logger.info("delivered", extra=log | {"status_code": answer.status_code})
+            return DeliveryResult(status_code=answer.status_code, attempts=info.attempt)
+
+        details = {"attempt": info.attempt, "status_code": answer.status_code}
+        if answer.status_code == 410:
+            await self._record(attempt, "gone", DeliveryStatus.FAILED, None, disable=True)
+            logger.warning("endpoint answered 410 Gone; disabled", extra=log)
+            raise ApplicationError(
+                f"{endpoint.url} answered 410 Gone: endpoint disabled",
+                details,
+                type=DeliveryErrorType.ENDPOINT_GONE,
+                non_retryable=True,
+            )
+
+        last_attempt = info.attempt >= request.retry.maximum_attempts
+        delay = answer.retry_after if answer.status_code in (429, 503) else None
+        delay = delay if delay is not None else next_delay(request.retry, info.attempt)
+        next_at = None if last_attempt else utc_now() + delay
+        status = DeliveryStatus.FAILED if last_attempt else DeliveryStatus.DELIVERING
+        await self._record(attempt, "failed", status, next_at)
+        logger.info("attempt failed", extra=log | {"status_code": answer.status_code})
+        problem = f"status {answer.status_code}" if answer.error is None else answer.error
+        raise ApplicationError(
+            f"delivery to {endpoint.url} failed: {problem}",
+            details,
+            type=(
+                DeliveryErrorType.RECEIVER_UNREACHABLE
+                if answer.status_code is None
+                else DeliveryErrorType.RECEIVER_REJECTED
+            ),
+            next_retry_delay=delay,
+        )
+
+    @activity.defn
+    async def record_failure(self, request: DeliveryFailureInput) -> None:
+        """Settle a delivery whose retries ran out however they ended, timeouts included."""
+        async with store.transaction(self._sessions) as session:
+            await store.mark_delivery_failed(
+                session,
+                event_id=request.event_id,
+                endpoint_id=request.endpoint_id,
+                error=request.error,
+            )
+
+    async def _post(self, event: Event, endpoint: Endpoint) -> _Answer:
+        body = webhook_body(event)
+        headers = signed_headers(
+            endpoint.secret, message_id=event.id, timestamp=int(time.time()), body=body
+        )
+        headers["content-type"] = "application/json"
+        try:
+            # The client's timeouts bound each read; this bounds a receiver that trickles.
+            async with asyncio.timeout(self._attempt_timeout.total_seconds()):
+                async with self._http.stream(
+                    "POST", endpoint.url, content=body, headers=headers
+                ) as response:
+                    received = bytearray()
+                    async for chunk in response.aiter_bytes():
+                        received += chunk
+                        if len(received) >= STORED_RESPONSE_BYTES:
+                            break
+        except (httpx.HTTPError, TimeoutError) as error:
+            return _Answer(None, None, _describe(error), None)
+        text = received[:STORED_RESPONSE_BYTES].decode("utf-8", errors="replace")
+        retry_after = parse_retry_after(response.headers.get("retry-after"), now=datetime.now(UTC))
+        return _Answer(response.status_code, text, None, retry_after)
+
+    async def _record(
+        self,
+        attempt: Attempt,
+        outcome: str,
+        status: DeliveryStatus,
+        next_attempt_at: datetime | None,
+        *,
+        disable: bool = False,
+    ) -> None:
+        async with store.transaction(self._sessions) as session:
+            delivery = await store.get_delivery(
+                session, event_id=attempt.event_id, endpoint_id=attempt.endpoint_id
+            )
+            if delivery is None:
+                raise ApplicationError(
+                    f"no delivery of {attempt.event_id} to {attempt.endpoint_id}",
+                    non_retryable=True,
+                )
+            attempt.delivery_id, attempt.outcome = delivery.id, outcome
+            await store.record_attempt(
+                session,
+                delivery=delivery,
+                attempt=attempt,
+                status=status,
+                next_attempt_at=next_attempt_at,
+            )
+            if disable:
+                await store.disable_endpoint(
+                    session,
+                    endpoint_id=attempt.endpoint_id,
+                    reason="the endpoint answered 410 Gone",
+                )
+
+    async def _settle_failed(self, request: DeliveryInput, error: str) -> None:
+        async with store.transaction(self._sessions) as session:
+            await store.mark_delivery_failed(
+                session, event_id=request.event_id, endpoint_id=request.endpoint_id, error=error
+            )
+
+
+def _describe(error: BaseException) -> str:
+    if isinstance(error, TimeoutError | httpx.TimeoutException):
+        return f"timed out: {type(error).__name__}"
+    return f"{type(error).__name__}: {error}"[:1000]

@@ -1,0 +1,66 @@
+"""Which endpoints an event goes to."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlalchemy.ext.asyncio import async_sessionmaker
+from sqlmodel.ext.asyncio.session import AsyncSession
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from core import store
+from core.contracts import Subscriber, SubscribersInput, SubscribersResult
+from core.models import Event
+from core.retry import RetryPolicies
+
+
+class EndpointActivities:
+    def __init__(
+        self,
+        *,
+        sessions: async_sessionmaker[AsyncSession],
+        policies: RetryPolicies,
+        attempt_timeout: timedelta,
+    ) -> None:
+        self._sessions = sessions
+        self._policies = policies
+        self._attempt_timeout = attempt_timeout
+
+    @activity.defn
+    async def subscribers_for(self, request: SubscribersInput) -> SubscribersResult:
+        """The enabled endpoints subscribed to the event, each with its resolved retry policy.
+
+        Records a pending delivery per endpoint in the same transaction, so the event's
+        page lists every endpoint it is going to from the moment the lookup is done.
+        """
+        async with store.transaction(self._sessions) as session:
+            event = await session.get(Event, request.event_id)
+            if event is None:
+                raise ApplicationError(
+                    f"event {request.event_id} does not exist", non_retryable=True
+                )
+            endpoints = await store.subscribed_endpoints(
+                session, account_id=request.account_id, event_type=request.event_type
+            )
+            subscribers = [
+                Subscriber(
+                    endpoint_id=endpoint.id,
+                    url=endpoint.url,
+                    retry=self._policies.resolve(
+                        endpoint_policy=endpoint.retry_policy, event_type=request.event_type
+                    ),
+                )
+                for endpoint in endpoints
+            ]
+            await store.ensure_deliveries(
+                session,
+                event=event,
+                policies={
+                    subscriber.endpoint_id: subscriber.retry.policy for subscriber in subscribers
+                },
+            )
+        return SubscribersResult(
+            subscribers=subscribers,
+            attempt_timeout_seconds=self._attempt_timeout.total_seconds(),
+        )

@@ -1,0 +1,55 @@
+"""The HTTP API: accounts, endpoints, the event catalog, emitting and inspecting events."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from temporalio.client import Client
+
+from api.errors import install_error_handlers
+from api.routes import accounts, endpoints, event_types, events
+from core import store
+from core.config import Settings, get_settings
+from core.retry import load_retry_policies
+
+
+def create_app(settings: Settings | None = None, *, temporal: Client | None = None) -> FastAPI:
+    """The application; settings and the Temporal client are resolved when it starts."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        resolved = settings or get_settings()
+        logging.basicConfig(level=resolved.log_level)
+        app.state.settings = resolved
+        app.state.policies = load_retry_policies(resolved.retry_policies_file)
+        engine = store.create_engine(resolved.database_url)
+        await store.create_schema(engine)
+        app.state.sessions = store.session_factory(engine)
+        # Lazy: the API starts and answers while Temporal is down; emits then get a 503.
+        app.state.temporal = temporal or await Client.connect(
+            **resolved.temporal_connect_config(), lazy=True
+        )
+        yield
+        await engine.dispose()
+
+    app = FastAPI(
+        title="Teachstack Webhooks",
+        version="0.1.0",
+        description="Durable, signed webhook delivery for Teachstack classroom events.",
+        lifespan=lifespan,
+    )
+    install_error_handlers(app)
+    for module in (accounts, endpoints, event_types, events):
+        app.include_router(module.router)
+
+    @app.get("/health", tags=["health"], summary="Liveness: the API process answers")
+    async def health() -> dict[str, str]:
+        return {"status": "ok"}
+
+    return app
+
+
+app = create_app()

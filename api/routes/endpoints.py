@@ -1,0 +1,138 @@
+from __future__ import annotations
+
+from fastapi import APIRouter, HTTPException, Response, status
+
+from api.deps import CurrentAccount, PoliciesDep, SessionDep
+from api.errors import field_error
+from api.routes.pages import Cursor, PageSize, attempts_page
+from core import store
+from core.models import (
+    AttemptsPublic,
+    Endpoint,
+    EndpointCreate,
+    EndpointPublic,
+    EndpointSecret,
+    EndpointsPublic,
+    EndpointUpdate,
+    EndpointWithSecret,
+)
+from core.retry import RetryPolicies
+
+router = APIRouter(prefix="/v1/endpoints", tags=["endpoints"])
+
+
+def _check_retry_policy(name: str | None, policies: RetryPolicies) -> None:
+    if name is not None and name not in policies.policies:
+        raise field_error(
+            ("body", "retry_policy"),
+            f"unknown retry policy {name!r}; known policies: {', '.join(policies.names)}",
+            "retry_policy.unknown",
+            name,
+        )
+
+
+async def _owned_endpoint(
+    session: SessionDep, account: CurrentAccount, endpoint_id: str
+) -> Endpoint:
+    endpoint = await store.get_endpoint(session, account_id=account.id, endpoint_id=endpoint_id)
+    if endpoint is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"endpoint {endpoint_id} not found")
+    return endpoint
+
+
+@router.post("", status_code=status.HTTP_201_CREATED, summary="Register an endpoint")
+async def create_endpoint(
+    body: EndpointCreate, session: SessionDep, account: CurrentAccount, policies: PoliciesDep
+) -> EndpointWithSecret:
+    _check_retry_policy(body.retry_policy, policies)
+    endpoint = await store.create_endpoint(
+        session,
+        account_id=account.id,
+        url=str(body.url),
+        event_types=body.event_types,
+        description=body.description,
+        retry_policy=body.retry_policy,
+    )
+    await session.commit()
+    return EndpointWithSecret.of(endpoint)
+
+
+@router.get("", summary="List the account's endpoints")
+async def list_endpoints(session: SessionDep, account: CurrentAccount) -> EndpointsPublic:
+    endpoints = await store.list_endpoints(session, account_id=account.id)
+    return EndpointsPublic(
+        data=[EndpointPublic.of(endpoint) for endpoint in endpoints], count=len(endpoints)
+    )
+
+
+@router.get("/{endpoint_id}", summary="Read an endpoint")
+async def get_endpoint(
+    endpoint_id: str, session: SessionDep, account: CurrentAccount
+) -> EndpointPublic:
+    return EndpointPublic.of(await _owned_endpoint(session, account, endpoint_id))
+
+
+@router.patch("/{endpoint_id}", summary="Change an endpoint, or disable or enable it")
+async def update_endpoint(
+    endpoint_id: str,
+    body: EndpointUpdate,
+    session: SessionDep,
+    account: CurrentAccount,
+    policies: PoliciesDep,
+) -> EndpointPublic:
+    endpoint = await _owned_endpoint(session, account, endpoint_id)
+    changes = body.model_dump(exclude_unset=True)
+    for required in ("url", "event_types", "description", "disabled"):
+        if required in changes and changes[required] is None:
+            raise field_error(("body", required), f"{required} cannot be null", "null_not_allowed")
+    _check_retry_policy(changes.get("retry_policy"), policies)
+    if "url" in changes:
+        changes["url"] = str(body.url)
+    endpoint = await store.update_endpoint(session, endpoint=endpoint, changes=changes)
+    await session.commit()
+    return EndpointPublic.of(endpoint)
+
+
+@router.delete(
+    "/{endpoint_id}", status_code=status.HTTP_204_NO_CONTENT, summary="Delete an endpoint"
+)
+async def delete_endpoint(
+    endpoint_id: str, session: SessionDep, account: CurrentAccount
+) -> Response:
+    await store.delete_endpoint(
+        session, endpoint=await _owned_endpoint(session, account, endpoint_id)
+    )
+    await session.commit()
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.get("/{endpoint_id}/secret", summary="Read the endpoint's signing secret")
+async def get_endpoint_secret(
+    endpoint_id: str, session: SessionDep, account: CurrentAccount
+) -> EndpointSecret:
+    return EndpointSecret(secret=(await _owned_endpoint(session, account, endpoint_id)).secret)
+
+
+@router.post("/{endpoint_id}/rotate-secret", summary="Replace the endpoint's signing secret")
+async def rotate_endpoint_secret(
+    endpoint_id: str, session: SessionDep, account: CurrentAccount
+) -> EndpointWithSecret:
+    endpoint = await store.rotate_endpoint_secret(
+        session, endpoint=await _owned_endpoint(session, account, endpoint_id)
+    )
+    await session.commit()
+    return EndpointWithSecret.of(endpoint)
+
+
+@router.get("/{endpoint_id}/attempts", summary="The endpoint's delivery attempts, newest first")
+async def list_endpoint_attempts(
+    endpoint_id: str,
+    session: SessionDep,
+    account: CurrentAccount,
+    cursor: Cursor = None,
+    limit: PageSize = 50,
+) -> AttemptsPublic:
+    await _owned_endpoint(session, account, endpoint_id)
+    return await attempts_page(
+        session, account_id=account.id, endpoint_id=endpoint_id, cursor=cursor, limit=limit
+    )

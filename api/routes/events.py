@@ -1,0 +1,220 @@
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+from typing import Annotated
+
+from fastapi import APIRouter, Header, HTTPException, Query, Response, status
+from temporalio.client import Client
+from temporalio.common import SearchAttributePair, TypedSearchAttributes, WorkflowIDReusePolicy
+from temporalio.exceptions import WorkflowAlreadyStartedError
+from temporalio.service import RPCError
+
+from api.deps import CurrentAccount, SessionDep, SettingsDep, TemporalDep
+from api.errors import TemporalUnavailableError, data_errors, field_error
+from api.routes.pages import Cursor, PageSize, attempts_page
+from core import store
+from core.catalog import find_event_type, validate_data
+from core.config import Settings
+from core.contracts import (
+    ACCOUNT_ID_ATTRIBUTE,
+    EVENT_TYPE_ATTRIBUTE,
+    DeliveryStatus,
+    EventWorkflowInput,
+    event_workflow_id,
+)
+from core.models import (
+    AttemptsPublic,
+    Delivery,
+    DeliveryPublic,
+    Event,
+    EventCreate,
+    EventPublic,
+    EventsPublic,
+)
+from workflows.event import EventWorkflow
+
+logger = logging.getLogger(__name__)
+
+router = APIRouter(prefix="/v1/events", tags=["events"])
+
+IdempotencyKeyHeader = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        min_length=1,
+        max_length=255,
+        description="Same as the body's idempotency_key; the body's wins when both match.",
+    ),
+]
+
+
+def _public(event: Event, deliveries: list[Delivery]) -> EventPublic:
+    return EventPublic(
+        id=event.id,
+        type=event.type,
+        data=event.data,
+        idempotency_key=event.idempotency_key,
+        workflow_id=event_workflow_id(event.id),
+        created_at=event.created_at,
+        deliveries=[DeliveryPublic.model_validate(d, from_attributes=True) for d in deliveries],
+    )
+
+
+async def _start_workflow(temporal: Client, settings: Settings, event: Event) -> None:
+    """Start the event's workflow once; a start that already happened counts as done."""
+    try:
+        await temporal.start_workflow(
+            EventWorkflow.run,
+            EventWorkflowInput(
+                event_id=event.id, account_id=event.account_id, event_type=event.type
+            ),
+            id=event_workflow_id(event.id),
+            task_queue=settings.task_queue,
+            # An event id is used once, even after its workflow closed and left history.
+            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+            search_attributes=TypedSearchAttributes(
+                [
+                    SearchAttributePair(EVENT_TYPE_ATTRIBUTE, event.type),
+                    SearchAttributePair(ACCOUNT_ID_ATTRIBUTE, event.account_id),
+                ]
+            ),
+            static_summary=f"{event.type} for account {event.account_id}",
+            rpc_timeout=timedelta(seconds=settings.temporal_rpc_timeout_seconds),
+        )
+    except WorkflowAlreadyStartedError:
+        pass
+    except (RPCError, RuntimeError) as error:
+        raise TemporalUnavailableError(str(error) or type(error).__name__) from error
+
+
+@router.post(
+    "",
+    status_code=status.HTTP_202_ACCEPTED,
+    summary="Emit an event to every endpoint subscribed to its type",
+    responses={503: {"description": "Temporal is unreachable; the event was not accepted"}},
+)
+async def emit_event(
+    body: EventCreate,
+    response: Response,
+    session: SessionDep,
+    account: CurrentAccount,
+    temporal: TemporalDep,
+    settings: SettingsDep,
+    idempotency_key_header: IdempotencyKeyHeader = None,
+) -> EventPublic:
+    if find_event_type(body.type) is None:
+        raise field_error(
+            ("body", "type"), f"unknown event type {body.type!r}", "event_type.unknown", body.type
+        )
+    problems = validate_data(body.type, body.data)
+    if problems:
+        raise data_errors(problems)
+    key = body.idempotency_key or idempotency_key_header
+    if (
+        body.idempotency_key
+        and idempotency_key_header
+        and body.idempotency_key != idempotency_key_header
+    ):
+        raise field_error(
+            ("header", "Idempotency-Key"),
+            "differs from the body's idempotency_key; send one or make them equal",
+            "idempotency_key.conflict",
+        )
+
+    event = await store.create_event(
+        session, account_id=account.id, event_type=body.type, data=body.data, idempotency_key=key
+    )
+    replayed = event is None
+    if event is None:
+        assert key is not None
+        event = await store.event_by_idempotency_key(
+            session, account_id=account.id, idempotency_key=key
+        )
+        if event is None:  # pragma: no cover - the conflicting row was deleted meanwhile
+            raise HTTPException(status.HTTP_409_CONFLICT, "idempotency key conflict; retry")
+        if event.type != body.type or event.data != body.data:
+            raise HTTPException(
+                status.HTTP_409_CONFLICT,
+                f"idempotency key {key!r} was already used for a different event ({event.id})",
+            )
+    await session.commit()
+
+    if not event.workflow_started:
+        try:
+            await _start_workflow(temporal, settings, event)
+        except TemporalUnavailableError:
+            if not replayed:
+                # Not durable, so not accepted: leave no trace a retry could trip over.
+                await session.delete(event)
+                await session.commit()
+            raise
+        event.workflow_started = True
+        session.add(event)
+        await session.commit()
+
+    if replayed:
+        response.headers["Idempotent-Replayed"] = "true"
+    deliveries = await store.deliveries_of(session, event_ids=[event.id])
+    return _public(event, deliveries[event.id])
+
+
+@router.get("", summary="The account's events, newest first")
+async def list_events(
+    session: SessionDep,
+    account: CurrentAccount,
+    type: Annotated[str | None, Query(description="Only events of this type.")] = None,
+    status: Annotated[
+        DeliveryStatus | None, Query(description="Only events with a delivery in this state.")
+    ] = None,
+    endpoint_id: Annotated[
+        str | None, Query(description="Only events sent to this endpoint.")
+    ] = None,
+    since: Annotated[
+        datetime | None, Query(description="Only events emitted at or after this.")
+    ] = None,
+    until: Annotated[datetime | None, Query(description="Only events emitted before this.")] = None,
+    cursor: Cursor = None,
+    limit: PageSize = 50,
+) -> EventsPublic:
+    events, next_cursor = await store.list_events(
+        session,
+        account_id=account.id,
+        where=store.EventFilter(
+            event_type=type, status=status, endpoint_id=endpoint_id, since=since, until=until
+        ),
+        before=cursor,
+        limit=limit,
+    )
+    deliveries = await store.deliveries_of(session, event_ids=[event.id for event in events])
+    return EventsPublic(
+        data=[_public(event, deliveries[event.id]) for event in events], next_cursor=next_cursor
+    )
+
+
+async def _owned_event(session: SessionDep, account: CurrentAccount, event_id: str) -> Event:
+    event = await store.get_event(session, account_id=account.id, event_id=event_id)
+    if event is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"event {event_id} not found")
+    return event
+
+
+@router.get("/{event_id}", summary="An event and the state of its delivery to each endpoint")
+async def get_event(event_id: str, session: SessionDep, account: CurrentAccount) -> EventPublic:
+    event = await _owned_event(session, account, event_id)
+    deliveries = await store.deliveries_of(session, event_ids=[event.id])
+    return _public(event, deliveries[event.id])
+
+
+@router.get("/{event_id}/attempts", summary="The event's delivery attempts, newest first")
+async def list_event_attempts(
+    event_id: str,
+    session: SessionDep,
+    account: CurrentAccount,
+    cursor: Cursor = None,
+    limit: PageSize = 50,
+) -> AttemptsPublic:
+    await _owned_event(session, account, event_id)
+    return await attempts_page(
+        session, account_id=account.id, event_id=event_id, cursor=cursor, limit=limit
+    )

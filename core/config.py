@@ -1,0 +1,71 @@
+"""Service settings, read from the environment (prefix ``WEBHOOKS_``) and ``.env``.
+
+Temporal's own connection settings (``TEMPORAL_ADDRESS``, ``TEMPORAL_NAMESPACE``,
+``TEMPORAL_API_KEY``, TLS, profiles) are deliberately not duplicated here: they come from
+``temporalio.envconfig`` so the service reads them exactly like the ``temporal`` CLI does.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+from temporalio.envconfig import ClientConfigProfile
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_ADMIN_TOKEN = "dev-admin-token"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="WEBHOOKS_", env_file=".env", env_file_encoding="utf-8", extra="ignore"
+    )
+
+    environment: Literal["development", "production"] = "development"
+    admin_token: str = DEFAULT_ADMIN_TOKEN
+    database_url: str = Field(
+        default=f"sqlite+aiosqlite:///{PROJECT_ROOT / '.data' / 'webhooks.db'}",
+        validation_alias="DATABASE_URL",
+    )
+    task_queue: str = "webhooks"
+    retry_policies_file: Path = PROJECT_ROOT / "retry_policies.toml"
+    temporal_ui_url: str = "http://127.0.0.1:8233"
+    temporal_profile: str | None = None
+    temporal_rpc_timeout_seconds: float = 5.0
+
+    log_level: str = "INFO"
+    worker_max_concurrent_activities: int = 200
+
+    delivery_connect_timeout_seconds: float = 15.0
+    delivery_read_timeout_seconds: float = 15.0
+    delivery_max_connections: int = 200
+    delivery_user_agent: str = "Teachstack-Webhooks/0.1"
+
+    @model_validator(mode="after")
+    def _refuse_default_secrets_outside_development(self) -> Settings:
+        if self.environment != "development" and self.admin_token in ("", DEFAULT_ADMIN_TOKEN):
+            raise ValueError(
+                "WEBHOOKS_ADMIN_TOKEN must be set to a non-default value outside development"
+            )
+        if not self.admin_token:
+            raise ValueError("WEBHOOKS_ADMIN_TOKEN must not be empty")
+        return self
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    def temporal_connect_config(self) -> dict[str, Any]:
+        """Keyword arguments for ``Client.connect``, from Temporal's env and config file."""
+        profile = ClientConfigProfile.load(profile=self.temporal_profile)
+        config: dict[str, Any] = dict(profile.to_client_connect_config())
+        config.setdefault("target_host", "127.0.0.1:7233")
+        return config
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

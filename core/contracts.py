@@ -1,0 +1,137 @@
+"""What crosses the Temporal boundary: workflow and activity inputs and results, names.
+
+Everything here is a plain dataclass so it serialises the same way in every SDK version;
+fields added later get defaults so histories written before them still replay. Histories
+carry identifiers, never endpoint secrets or event payloads.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import timedelta
+from enum import StrEnum
+
+from temporalio.common import SearchAttributeKey
+
+EVENT_TYPE_ATTRIBUTE = SearchAttributeKey.for_keyword("WebhookEventType")
+ACCOUNT_ID_ATTRIBUTE = SearchAttributeKey.for_keyword("WebhookAccountId")
+SEARCH_ATTRIBUTES = (EVENT_TYPE_ATTRIBUTE, ACCOUNT_ID_ATTRIBUTE)
+
+# Temporal refuses more than 2,000 pending activities in one workflow; stay well below.
+MAX_CONCURRENT_DELIVERIES = 500
+
+
+def event_workflow_id(event_id: str) -> str:
+    return f"event-{event_id}"
+
+
+class DeliveryErrorType(StrEnum):
+    """``ApplicationError.type`` of a failed delivery attempt."""
+
+    ENDPOINT_GONE = "EndpointGone"
+    """The receiver answered 410: the endpoint is disabled and never retried."""
+    ENDPOINT_UNAVAILABLE = "EndpointUnavailable"
+    """The endpoint was deleted or disabled while the delivery waited to retry."""
+    RECEIVER_REJECTED = "ReceiverRejected"
+    """The receiver answered with a non-2xx status; retried under the endpoint's policy."""
+    RECEIVER_UNREACHABLE = "ReceiverUnreachable"
+    """No HTTP answer: connection refused, DNS failure, timeout; retried."""
+
+
+class DeliveryStatus(StrEnum):
+    PENDING = "pending"
+    DELIVERING = "delivering"
+    DELIVERED = "delivered"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True)
+class DeliveryRetry:
+    """A resolved retry policy, as the workflow hands it to Temporal.
+
+    ``schedule`` policies list the delay before each attempt; the activity expresses them
+    with ``ApplicationError.next_retry_delay``. ``exponential`` policies map onto Temporal's
+    own retry policy directly.
+    """
+
+    policy: str
+    kind: str
+    maximum_attempts: int
+    schedule_seconds: list[float] = field(default_factory=list)
+    jitter: float = 0.0
+    initial_interval_seconds: float = 1.0
+    backoff: float = 2.0
+    maximum_interval_seconds: float = 3600.0
+    deadline_seconds: float | None = None
+
+    def delay_after_attempt(self, attempt: int) -> timedelta | None:
+        """The scheduled wait after the given 1-based attempt fails, without jitter."""
+        if self.kind != "schedule" or attempt >= len(self.schedule_seconds):
+            return None
+        return timedelta(seconds=self.schedule_seconds[attempt])
+
+
+@dataclass(frozen=True)
+class EventWorkflowInput:
+    event_id: str
+    account_id: str
+    event_type: str
+
+
+@dataclass(frozen=True)
+class Subscriber:
+    endpoint_id: str
+    url: str
+    retry: DeliveryRetry
+
+
+@dataclass(frozen=True)
+class SubscribersInput:
+    event_id: str
+    account_id: str
+    event_type: str
+
+
+@dataclass(frozen=True)
+class SubscribersResult:
+    subscribers: list[Subscriber]
+    attempt_timeout_seconds: float = 60.0
+
+
+@dataclass(frozen=True)
+class DeliveryInput:
+    event_id: str
+    endpoint_id: str
+    retry: DeliveryRetry
+
+
+@dataclass(frozen=True)
+class DeliveryResult:
+    status_code: int
+    attempts: int
+
+
+@dataclass(frozen=True)
+class DeliveryFailureInput:
+    event_id: str
+    endpoint_id: str
+    error: str
+
+
+@dataclass(frozen=True)
+class EndpointOutcome:
+    endpoint_id: str
+    status: str
+    attempts: int
+    status_code: int | None = None
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class EventWorkflowResult:
+    event_id: str
+    outcomes: list[EndpointOutcome]
+
+    @property
+    def delivered(self) -> int:
+        return sum(outcome.status == DeliveryStatus.DELIVERED for outcome in self.outcomes)

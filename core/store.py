@@ -1,0 +1,418 @@
+"""The store: accounts, keys, endpoints, events, deliveries and attempts.
+
+Every function takes the session first and the rest by keyword, and scopes reads to an
+account wherever the caller acts for one, so a route cannot forget the tenant.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import event as sa_event
+from sqlalchemy import func
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+from sqlalchemy.pool import ConnectionPoolEntry
+from sqlmodel import SQLModel, col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from core.contracts import DeliveryStatus
+from core.ids import new_id
+from core.models import Account, ApiKey, Attempt, Delivery, Endpoint, Event, utc_now
+from core.signing import generate_secret
+
+API_KEY_PREFIX = "tsk_"
+
+
+# ---------------------------------------------------------------- engine and sessions
+
+
+def async_database_url(url: str) -> str:
+    """Accept plain ``sqlite://`` and ``postgresql://`` URLs and pick the async drivers."""
+    for plain, driver in (
+        ("sqlite://", "sqlite+aiosqlite://"),
+        ("postgresql://", "postgresql+psycopg://"),
+        ("postgres://", "postgresql+psycopg://"),
+    ):
+        if url.startswith(plain):
+            return driver + url[len(plain) :]
+    return url
+
+
+def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
+    url = async_database_url(url)
+    if not url.startswith("sqlite"):
+        return create_async_engine(
+            url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True
+        )
+
+    database = url.split("///", 1)[-1].split("?", 1)[0]
+    if database and database != ":memory:":
+        Path(database).parent.mkdir(parents=True, exist_ok=True)
+    engine = create_async_engine(url, connect_args={"timeout": 30})
+
+    @sa_event.listens_for(engine.sync_engine, "connect")
+    def _configure_sqlite(dbapi_connection: Any, _record: ConnectionPoolEntry) -> None:
+        # The API and the worker write from separate processes: WAL lets readers run beside
+        # the writer, and transactions are begun below as IMMEDIATE so that a writer waits
+        # for the lock instead of failing when it upgrades from a read.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.close()
+
+    @sa_event.listens_for(engine.sync_engine, "begin")
+    def _begin_immediate(connection: Any) -> None:
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+    return engine
+
+
+async def create_schema(engine: AsyncEngine) -> None:
+    async with engine.begin() as connection:
+        await connection.run_sync(SQLModel.metadata.create_all)
+
+
+def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    return async_sessionmaker(engine, class_=AsyncSession, expire_on_commit=False)
+
+
+@asynccontextmanager
+async def transaction(
+    sessions: async_sessionmaker[AsyncSession],
+) -> AsyncIterator[AsyncSession]:
+    """A session whose work is committed on success and rolled back on any error."""
+    async with sessions() as session, session.begin():
+        yield session
+
+
+# ---------------------------------------------------------------- accounts and keys
+
+
+def hash_api_key(api_key: str) -> str:
+    # Keys carry 256 random bits, so a fast hash is enough: there is nothing to brute-force.
+    return hashlib.sha256(api_key.encode()).hexdigest()
+
+
+async def create_account(session: AsyncSession, *, name: str) -> tuple[Account, str]:
+    """A new account and its API key; the key itself is returned once and never stored."""
+    account = Account(id=new_id("acct"), name=name)
+    api_key = API_KEY_PREFIX + secrets.token_urlsafe(32)
+    session.add(account)
+    await session.flush()
+    session.add(ApiKey(id=new_id("key"), account_id=account.id, key_hash=hash_api_key(api_key)))
+    await session.flush()
+    return account, api_key
+
+
+async def account_for_api_key(session: AsyncSession, *, api_key: str) -> Account | None:
+    statement = (
+        select(Account)
+        .join(ApiKey, col(ApiKey.account_id) == col(Account.id))
+        .where(ApiKey.key_hash == hash_api_key(api_key))
+    )
+    return (await session.exec(statement)).first()
+
+
+# ---------------------------------------------------------------- endpoints
+
+
+async def create_endpoint(
+    session: AsyncSession,
+    *,
+    account_id: str,
+    url: str,
+    event_types: Sequence[str],
+    description: str,
+    retry_policy: str | None,
+) -> Endpoint:
+    endpoint = Endpoint(
+        id=new_id("ep"),
+        account_id=account_id,
+        url=url,
+        event_types=list(dict.fromkeys(event_types)),
+        description=description,
+        retry_policy=retry_policy,
+        secret=generate_secret(),
+    )
+    session.add(endpoint)
+    await session.flush()
+    return endpoint
+
+
+async def get_endpoint(
+    session: AsyncSession, *, account_id: str, endpoint_id: str
+) -> Endpoint | None:
+    endpoint = await session.get(Endpoint, endpoint_id)
+    return endpoint if endpoint is not None and endpoint.account_id == account_id else None
+
+
+async def list_endpoints(session: AsyncSession, *, account_id: str) -> list[Endpoint]:
+    statement = select(Endpoint).where(Endpoint.account_id == account_id).order_by(col(Endpoint.id))
+    return list((await session.exec(statement)).all())
+
+
+async def update_endpoint(
+    session: AsyncSession, *, endpoint: Endpoint, changes: dict[str, Any]
+) -> Endpoint:
+    """Apply field changes; ``disabled`` true or false disables or enables the endpoint."""
+    changes = dict(changes)
+    if "disabled" in changes:
+        disabled = changes.pop("disabled")
+        if disabled and endpoint.disabled_at is None:
+            endpoint.disabled_at, endpoint.disabled_reason = utc_now(), "disabled by the account"
+        elif not disabled:
+            endpoint.disabled_at, endpoint.disabled_reason = None, None
+    if "event_types" in changes:
+        changes["event_types"] = list(dict.fromkeys(changes["event_types"]))
+    for name, value in changes.items():
+        setattr(endpoint, name, value)
+    endpoint.updated_at = utc_now()
+    session.add(endpoint)
+    await session.flush()
+    return endpoint
+
+
+async def rotate_endpoint_secret(session: AsyncSession, *, endpoint: Endpoint) -> Endpoint:
+    endpoint.secret = generate_secret()
+    endpoint.updated_at = utc_now()
+    session.add(endpoint)
+    await session.flush()
+    return endpoint
+
+
+async def delete_endpoint(session: AsyncSession, *, endpoint: Endpoint) -> None:
+    # Deliveries and attempts stay: they are the record of what was sent.
+    await session.delete(endpoint)
+    await session.flush()
+
+
+async def disable_endpoint(session: AsyncSession, *, endpoint_id: str, reason: str) -> None:
+    endpoint = await session.get(Endpoint, endpoint_id)
+    if endpoint is not None and endpoint.disabled_at is None:
+        endpoint.disabled_at, endpoint.disabled_reason = utc_now(), reason
+        endpoint.updated_at = endpoint.disabled_at
+        session.add(endpoint)
+        await session.flush()
+
+
+async def subscribed_endpoints(
+    session: AsyncSession, *, account_id: str, event_type: str
+) -> list[Endpoint]:
+    """The account's enabled endpoints that receive ``event_type``, oldest first."""
+    statement = (
+        select(Endpoint)
+        .where(Endpoint.account_id == account_id, col(Endpoint.disabled_at).is_(None))
+        .order_by(col(Endpoint.id))
+    )
+    endpoints = (await session.exec(statement)).all()
+    return [endpoint for endpoint in endpoints if endpoint.subscribes_to(event_type)]
+
+
+# ---------------------------------------------------------------- events
+
+
+async def create_event(
+    session: AsyncSession,
+    *,
+    account_id: str,
+    event_type: str,
+    data: dict[str, Any],
+    idempotency_key: str | None,
+) -> Event | None:
+    """Store a new event; None when the idempotency key is already taken in the account."""
+    event = Event(
+        id=new_id("msg"),
+        account_id=account_id,
+        type=event_type,
+        data=data,
+        idempotency_key=idempotency_key,
+    )
+    try:
+        async with session.begin_nested():
+            session.add(event)
+    except IntegrityError:
+        if idempotency_key is None:
+            raise
+        return None
+    return event
+
+
+async def get_event(session: AsyncSession, *, account_id: str, event_id: str) -> Event | None:
+    event = await session.get(Event, event_id)
+    return event if event is not None and event.account_id == account_id else None
+
+
+async def event_by_idempotency_key(
+    session: AsyncSession, *, account_id: str, idempotency_key: str
+) -> Event | None:
+    statement = select(Event).where(
+        Event.account_id == account_id, Event.idempotency_key == idempotency_key
+    )
+    return (await session.exec(statement)).first()
+
+
+@dataclass(frozen=True)
+class EventFilter:
+    event_type: str | None = None
+    status: DeliveryStatus | None = None
+    endpoint_id: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+
+
+async def list_events(
+    session: AsyncSession,
+    *,
+    account_id: str,
+    where: EventFilter,
+    before: str | None,
+    limit: int,
+) -> tuple[list[Event], str | None]:
+    """Events newest first, and the cursor of the next page (None on the last page)."""
+    statement = select(Event).where(Event.account_id == account_id)
+    if where.event_type:
+        statement = statement.where(Event.type == where.event_type)
+    if where.since:
+        statement = statement.where(col(Event.created_at) >= where.since)
+    if where.until:
+        statement = statement.where(col(Event.created_at) < where.until)
+    if where.status or where.endpoint_id:
+        deliveries = select(Delivery.event_id).where(Delivery.account_id == account_id)
+        if where.status:
+            deliveries = deliveries.where(Delivery.status == where.status)
+        if where.endpoint_id:
+            deliveries = deliveries.where(Delivery.endpoint_id == where.endpoint_id)
+        statement = statement.where(col(Event.id).in_(deliveries))
+    if before:
+        statement = statement.where(col(Event.id) < before)
+    rows = list(
+        (await session.exec(statement.order_by(col(Event.id).desc()).limit(limit + 1))).all()
+    )
+    return rows[:limit], rows[limit - 1].id if len(rows) > limit else None
+
+
+# ---------------------------------------------------------------- deliveries and attempts
+
+
+async def ensure_deliveries(
+    session: AsyncSession, *, event: Event, policies: dict[str, str]
+) -> None:
+    """A pending delivery row per endpoint (id -> retry policy name), once, however often called."""
+    existing = set(
+        (
+            await session.exec(select(Delivery.endpoint_id).where(Delivery.event_id == event.id))
+        ).all()
+    )
+    for endpoint_id, policy in policies.items():
+        if endpoint_id not in existing:
+            session.add(
+                Delivery(
+                    id=new_id("dlv"),
+                    event_id=event.id,
+                    endpoint_id=endpoint_id,
+                    account_id=event.account_id,
+                    retry_policy=policy,
+                )
+            )
+    await session.flush()
+
+
+async def get_delivery(
+    session: AsyncSession, *, event_id: str, endpoint_id: str
+) -> Delivery | None:
+    statement = select(Delivery).where(
+        Delivery.event_id == event_id, Delivery.endpoint_id == endpoint_id
+    )
+    return (await session.exec(statement)).first()
+
+
+async def deliveries_of(
+    session: AsyncSession, *, event_ids: Sequence[str]
+) -> dict[str, list[Delivery]]:
+    by_event: dict[str, list[Delivery]] = {event_id: [] for event_id in event_ids}
+    if event_ids:
+        statement = (
+            select(Delivery).where(col(Delivery.event_id).in_(event_ids)).order_by(col(Delivery.id))
+        )
+        for delivery in (await session.exec(statement)).all():
+            by_event[delivery.event_id].append(delivery)
+    return by_event
+
+
+async def record_attempt(
+    session: AsyncSession,
+    *,
+    delivery: Delivery,
+    attempt: Attempt,
+    status: DeliveryStatus,
+    next_attempt_at: datetime | None,
+) -> None:
+    """Store one attempt and move its delivery to the state the attempt left it in."""
+    delivery.attempts = max(delivery.attempts, attempt.attempt)
+    delivery.status = status
+    delivery.last_status_code = attempt.status_code
+    delivery.last_error = attempt.error
+    delivery.last_attempt_at = attempt.started_at
+    delivery.next_attempt_at = next_attempt_at
+    if status == DeliveryStatus.DELIVERED:
+        delivery.delivered_at = utc_now()
+    delivery.updated_at = utc_now()
+    session.add(attempt)
+    session.add(delivery)
+    await session.flush()
+
+
+async def mark_delivery_failed(
+    session: AsyncSession, *, event_id: str, endpoint_id: str, error: str
+) -> None:
+    """Settle a delivery whose retries are over, unless it already settled."""
+    delivery = await get_delivery(session, event_id=event_id, endpoint_id=endpoint_id)
+    if delivery is not None and delivery.status not in (
+        DeliveryStatus.DELIVERED,
+        DeliveryStatus.FAILED,
+    ):
+        delivery.status = DeliveryStatus.FAILED
+        delivery.next_attempt_at = None
+        delivery.last_error = delivery.last_error or error[:1000]
+        delivery.updated_at = utc_now()
+        session.add(delivery)
+        await session.flush()
+
+
+async def list_attempts(
+    session: AsyncSession,
+    *,
+    account_id: str,
+    event_id: str | None = None,
+    endpoint_id: str | None = None,
+    before: str | None,
+    limit: int,
+) -> tuple[list[Attempt], str | None]:
+    """Attempts newest first, for one event or one endpoint, and the next page's cursor."""
+    statement = select(Attempt).where(Attempt.account_id == account_id)
+    if event_id is not None:
+        statement = statement.where(Attempt.event_id == event_id)
+    if endpoint_id is not None:
+        statement = statement.where(Attempt.endpoint_id == endpoint_id)
+    if before:
+        statement = statement.where(col(Attempt.id) < before)
+    rows = list(
+        (await session.exec(statement.order_by(col(Attempt.id).desc()).limit(limit + 1))).all()
+    )
+    return rows[:limit], rows[limit - 1].id if len(rows) > limit else None
+
+
+async def count_endpoints(session: AsyncSession, *, account_id: str) -> int:
+    statement = select(func.count()).select_from(Endpoint).where(Endpoint.account_id == account_id)
+    return int((await session.exec(statement)).one())

@@ -1,0 +1,108 @@
+"""The worker: runs event workflows and their delivery activities.
+
+This is the one place where workflows, activities and their dependencies meet.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from datetime import timedelta
+
+import httpx
+from sqlalchemy.ext.asyncio import async_sessionmaker
+from sqlmodel.ext.asyncio.session import AsyncSession
+from temporalio.client import Client
+from temporalio.worker import Worker
+
+from activities.delivery import DeliveryActivities
+from activities.endpoints import EndpointActivities
+from core import store
+from core.config import Settings, get_settings
+from core.retry import RetryPolicies, load_retry_policies
+from workflows.event import EventWorkflow
+
+logger = logging.getLogger("worker")
+
+
+def delivery_client(settings: Settings) -> httpx.AsyncClient:
+    """The one HTTP client every delivery shares: pooled, bounded, never following redirects."""
+    return httpx.AsyncClient(
+        timeout=httpx.Timeout(
+            settings.delivery_read_timeout_seconds,
+            connect=settings.delivery_connect_timeout_seconds,
+        ),
+        limits=httpx.Limits(
+            max_connections=settings.delivery_max_connections,
+            max_keepalive_connections=settings.delivery_max_connections,
+        ),
+        follow_redirects=False,
+        headers={"user-agent": settings.delivery_user_agent},
+    )
+
+
+def attempt_timeout(settings: Settings) -> timedelta:
+    """How long one attempt may take in all: connecting, then reading the answer."""
+    return timedelta(
+        seconds=settings.delivery_connect_timeout_seconds + settings.delivery_read_timeout_seconds
+    )
+
+
+def build_worker(
+    client: Client,
+    *,
+    settings: Settings,
+    sessions: async_sessionmaker[AsyncSession],
+    http: httpx.AsyncClient,
+    policies: RetryPolicies,
+) -> Worker:
+    deliveries = DeliveryActivities(
+        sessions=sessions, http=http, attempt_timeout=attempt_timeout(settings)
+    )
+    endpoints = EndpointActivities(
+        sessions=sessions,
+        policies=policies,
+        attempt_timeout=attempt_timeout(settings) + timedelta(seconds=15),
+    )
+    return Worker(
+        client,
+        task_queue=settings.task_queue,
+        workflows=[EventWorkflow],
+        activities=[endpoints.subscribers_for, deliveries.deliver, deliveries.record_failure],
+        max_concurrent_activities=settings.worker_max_concurrent_activities,
+    )
+
+
+async def main() -> None:
+    settings = get_settings()
+    logging.basicConfig(
+        level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s"
+    )
+    policies = load_retry_policies(settings.retry_policies_file)
+    engine = store.create_engine(settings.database_url)
+    await store.create_schema(engine)
+    client = await Client.connect(**settings.temporal_connect_config())
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+
+    async with delivery_client(settings) as http:
+        worker = build_worker(
+            client,
+            settings=settings,
+            sessions=store.session_factory(engine),
+            http=http,
+            policies=policies,
+        )
+        async with worker:
+            logger.info("worker polling task queue %r", settings.task_queue)
+            await stop.wait()
+            logger.info("worker stopping: finishing the attempts in flight")
+    await engine.dispose()
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

@@ -1,0 +1,124 @@
+"""One emitted event: find the endpoints that want it, then deliver to each of them."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError, ApplicationError
+
+with workflow.unsafe.imports_passed_through():
+    from activities.delivery import DeliveryActivities
+    from activities.endpoints import EndpointActivities
+    from core.contracts import (
+        MAX_CONCURRENT_DELIVERIES,
+        DeliveryFailureInput,
+        DeliveryInput,
+        DeliveryRetry,
+        DeliveryStatus,
+        EndpointOutcome,
+        EventWorkflowInput,
+        EventWorkflowResult,
+        Subscriber,
+        SubscribersInput,
+    )
+
+# Store lookups and bookkeeping retry until the store is back; only deliveries give up.
+_STORE_TIMEOUT = timedelta(seconds=30)
+_STORE_RETRY = RetryPolicy(maximum_interval=timedelta(seconds=30))
+
+
+def delivery_retry_policy(retry: DeliveryRetry) -> RetryPolicy:
+    """Temporal's retry policy for one delivery.
+
+    The activity sets ``next_retry_delay`` on every failure, so the intervals here apply
+    only when an attempt ends without an answer of its own (a worker lost mid-request).
+    """
+    return RetryPolicy(
+        initial_interval=timedelta(seconds=retry.initial_interval_seconds),
+        backoff_coefficient=retry.backoff,
+        maximum_interval=timedelta(seconds=retry.maximum_interval_seconds),
+        maximum_attempts=retry.maximum_attempts,
+    )
+
+
+@workflow.defn
+class EventWorkflow:
+    @workflow.run
+    async def run(self, event: EventWorkflowInput) -> EventWorkflowResult:
+        found = await workflow.execute_activity_method(
+            EndpointActivities.subscribers_for,
+            SubscribersInput(
+                event_id=event.event_id, account_id=event.account_id, event_type=event.event_type
+            ),
+            start_to_close_timeout=_STORE_TIMEOUT,
+            retry_policy=_STORE_RETRY,
+        )
+        attempt_timeout = timedelta(seconds=found.attempt_timeout_seconds)
+        # Temporal caps the activities pending in one workflow; a semaphore keeps large
+        # fan-outs under the cap while every delivery still runs its own retry schedule.
+        slots = asyncio.Semaphore(MAX_CONCURRENT_DELIVERIES)
+        outcomes = await asyncio.gather(
+            *(
+                self._deliver(event, subscriber, attempt_timeout, slots)
+                for subscriber in found.subscribers
+            )
+        )
+        return EventWorkflowResult(event_id=event.event_id, outcomes=list(outcomes))
+
+    async def _deliver(
+        self,
+        event: EventWorkflowInput,
+        subscriber: Subscriber,
+        attempt_timeout: timedelta,
+        slots: asyncio.Semaphore,
+    ) -> EndpointOutcome:
+        retry = subscriber.retry
+        async with slots:
+            try:
+                result = await workflow.execute_activity_method(
+                    DeliveryActivities.deliver,
+                    DeliveryInput(
+                        event_id=event.event_id, endpoint_id=subscriber.endpoint_id, retry=retry
+                    ),
+                    start_to_close_timeout=attempt_timeout,
+                    schedule_to_close_timeout=(
+                        timedelta(seconds=retry.deadline_seconds)
+                        if retry.deadline_seconds
+                        else None
+                    ),
+                    retry_policy=delivery_retry_policy(retry),
+                    summary=f"deliver to {subscriber.url}",
+                )
+            except ActivityError as failure:
+                return await self._settle_failed(event, subscriber, failure)
+        return EndpointOutcome(
+            endpoint_id=subscriber.endpoint_id,
+            status=DeliveryStatus.DELIVERED,
+            attempts=result.attempts,
+            status_code=result.status_code,
+        )
+
+    async def _settle_failed(
+        self, event: EventWorkflowInput, subscriber: Subscriber, failure: ActivityError
+    ) -> EndpointOutcome:
+        cause = failure.cause
+        message = str(cause) if cause is not None else str(failure)
+        details = cause.details[0] if isinstance(cause, ApplicationError) and cause.details else {}
+        await workflow.execute_activity_method(
+            DeliveryActivities.record_failure,
+            DeliveryFailureInput(
+                event_id=event.event_id, endpoint_id=subscriber.endpoint_id, error=message
+            ),
+            start_to_close_timeout=_STORE_TIMEOUT,
+            retry_policy=_STORE_RETRY,
+        )
+        return EndpointOutcome(
+            endpoint_id=subscriber.endpoint_id,
+            status=DeliveryStatus.FAILED,
+            attempts=int(details.get("attempt", 0)) if isinstance(details, dict) else 0,
+            status_code=details.get("status_code") if isinstance(details, dict) else None,
+            error=message,
+        )
