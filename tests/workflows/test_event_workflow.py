@@ -1,0 +1,167 @@
+"""Events emitted through the API reach real receivers through a real Temporal server."""
+
+from __future__ import annotations
+
+import json
+
+from standardwebhooks.webhooks import Webhook
+
+from tests.conftest import Stack
+from tests.events import example
+from tests.receiver import Answer, Receiver
+
+
+async def test_event_reaches_every_subscribed_endpoint_and_no_other(
+    stack: Stack, receiver: Receiver
+) -> None:
+    auth = await stack.account()
+    joined = await stack.endpoint(auth, receiver.url("/joined"), event_types=["peer.joined"])
+    everything = await stack.endpoint(auth, receiver.url("/all"), event_types=[])
+    await stack.endpoint(auth, receiver.url("/closed"), event_types=["room.closed"])
+    disabled = await stack.endpoint(auth, receiver.url("/disabled"), event_types=["peer.joined"])
+    await stack.api.patch(f"/v1/endpoints/{disabled['id']}", json={"disabled": True}, headers=auth)
+    other_account = await stack.account("Other School")
+    await stack.endpoint(other_account, receiver.url("/other"), event_types=["peer.joined"])
+
+    data = example("peer.joined")
+    event = await stack.emit(auth, "peer.joined", data)
+    result = await stack.settled(event["id"])
+
+    assert sorted(outcome.endpoint_id for outcome in result.outcomes) == sorted(
+        [joined["id"], everything["id"]]
+    )
+    assert all(outcome.status == "delivered" for outcome in result.outcomes)
+    for path, endpoint in (("/joined", joined), ("/all", everything)):
+        (request,) = receiver.received(path)
+        payload = Webhook(endpoint["secret"]).verify(request.body, request.headers)
+        assert payload == {"type": "peer.joined", "timestamp": event["created_at"], "data": data}
+        assert request.headers["webhook-id"] == event["id"]
+        assert request.headers["content-type"] == "application/json"
+    for path in ("/closed", "/disabled", "/other"):
+        assert receiver.received(path) == []
+
+
+async def test_receiver_failing_twice_then_succeeding_gets_three_attempts_with_one_webhook_id(
+    stack: Stack, receiver: Receiver
+) -> None:
+    auth = await stack.account()
+    receiver.script("/flaky", Answer(500, body=b"boom"), Answer(502))
+    endpoint = await stack.endpoint(auth, receiver.url("/flaky"))
+
+    event = await stack.emit(auth, "room.created", example("room.created"))
+    result = await stack.settled(event["id"])
+
+    (outcome,) = result.outcomes
+    assert (outcome.status, outcome.attempts, outcome.status_code) == ("delivered", 3, 200)
+    requests = receiver.received("/flaky")
+    assert len(requests) == 3
+    assert {request.headers["webhook-id"] for request in requests} == {event["id"]}
+    for request in requests:
+        Webhook(endpoint["secret"]).verify(request.body, request.headers)
+    assert len({request.body for request in requests}) == 1
+
+    attempts = (await stack.api.get(f"/v1/events/{event['id']}/attempts", headers=auth)).json()
+    summary = [(a["attempt"], a["status_code"], a["outcome"]) for a in attempts["data"]]
+    assert summary == [(3, 200, "succeeded"), (2, 502, "failed"), (1, 500, "failed")]
+    assert attempts["data"][2]["response_body"] == "boom"
+    shown = (await stack.api.get(f"/v1/events/{event['id']}", headers=auth)).json()
+    (delivery,) = shown["deliveries"]
+    assert (delivery["status"], delivery["attempts"], delivery["last_status_code"]) == (
+        "delivered",
+        3,
+        200,
+    )
+    assert delivery["delivered_at"] is not None
+
+
+async def test_410_disables_endpoint_and_stops_retrying(stack: Stack, receiver: Receiver) -> None:
+    auth = await stack.account()
+    receiver.default("/gone", Answer(410))
+    endpoint = await stack.endpoint(auth, receiver.url("/gone"))
+
+    event = await stack.emit(auth, "room.closed", example("room.closed"))
+    (outcome,) = (await stack.settled(event["id"])).outcomes
+
+    assert (outcome.status, outcome.attempts, outcome.status_code) == ("failed", 1, 410)
+    assert len(receiver.received("/gone")) == 1
+    shown = (await stack.api.get(f"/v1/endpoints/{endpoint['id']}", headers=auth)).json()
+    assert shown["disabled"] is True
+    assert "410" in shown["disabled_reason"]
+
+    later = await stack.emit(auth, "room.closed", example("room.closed"))
+    assert (await stack.settled(later["id"])).outcomes == []
+    assert len(receiver.received("/gone")) == 1
+
+
+async def test_retry_after_on_503_and_429_is_honoured(stack: Stack, receiver: Receiver) -> None:
+    auth = await stack.account()
+    receiver.script(
+        "/busy",
+        Answer(503, headers={"Retry-After": "2"}),
+        Answer(429, headers={"Retry-After": "1"}),
+    )
+    await stack.endpoint(auth, receiver.url("/busy"))
+
+    event = await stack.emit(auth, "peer.left", example("peer.left"))
+    (outcome,) = (await stack.settled(event["id"])).outcomes
+
+    assert (outcome.status, outcome.attempts) == ("delivered", 3)
+    first, second, third = (request.at for request in receiver.received("/busy"))
+    # The policy alone would retry after 200 ms; the receiver asked for 2 s, then 1 s.
+    assert 1.9 <= second - first < 4.0
+    assert 0.9 <= third - second < 3.0
+
+
+async def test_exhausted_retries_mark_the_delivery_failed(stack: Stack, receiver: Receiver) -> None:
+    auth = await stack.account()
+    receiver.default("/down", Answer(500))
+    await stack.endpoint(auth, receiver.url("/down"))
+
+    event = await stack.emit(auth, "recording.failed", example("recording.failed"))
+    (outcome,) = (await stack.settled(event["id"])).outcomes
+
+    assert (outcome.status, outcome.attempts, outcome.status_code) == ("failed", 5, 500)
+    assert len(receiver.received("/down")) == 5
+    (delivery,) = (await stack.api.get(f"/v1/events/{event['id']}", headers=auth)).json()["deliveries"]
+    assert (delivery["status"], delivery["attempts"], delivery["next_attempt_at"]) == ("failed", 5, None)
+
+
+async def test_connection_refused_is_retried_and_recorded(stack: Stack) -> None:
+    auth = await stack.account()
+    await stack.endpoint(auth, "http://127.0.0.1:9/nothing-listens", retry_policy="quick-exponential")
+
+    event = await stack.emit(auth, "room.created", example("room.created"))
+    (outcome,) = (await stack.settled(event["id"])).outcomes
+
+    assert (outcome.status, outcome.attempts, outcome.status_code) == ("failed", 4, None)
+    attempts = (await stack.api.get(f"/v1/events/{event['id']}/attempts", headers=auth)).json()["data"]
+    assert len(attempts) == 4
+    assert all(a["status_code"] is None and "ConnectError" in a["error"] for a in attempts)
+
+
+async def test_redirects_are_not_followed(stack: Stack, receiver: Receiver) -> None:
+    auth = await stack.account()
+    receiver.default("/moved", Answer(301, headers={"Location": receiver.url("/target")}))
+    await stack.endpoint(auth, receiver.url("/moved"), retry_policy="once")
+
+    event = await stack.emit(auth, "room.created", example("room.created"))
+    (outcome,) = (await stack.settled(event["id"])).outcomes
+
+    assert (outcome.status, outcome.status_code) == ("failed", 301)
+    assert receiver.received("/target") == []
+
+
+async def test_body_is_the_event_type_timestamp_and_data(stack: Stack, receiver: Receiver) -> None:
+    auth = await stack.account()
+    await stack.endpoint(auth, receiver.url("/body"))
+    data = example("whiteboard.new_file_saved", file_name="Plan d'étude.pdf")
+
+    event = await stack.emit(auth, "whiteboard.new_file_saved", data)
+    await stack.settled(event["id"])
+
+    (request,) = receiver.received("/body")
+    assert json.loads(request.body) == {
+        "type": "whiteboard.new_file_saved",
+        "timestamp": event["created_at"],
+        "data": data,
+    }
