@@ -48,7 +48,10 @@ async def _temporal_unavailable(_request: Request, error: Exception) -> JSONResp
     logger.warning("temporal unavailable: %s", error)
     return JSONResponse(
         status_code=status.HTTP_503_SERVICE_UNAVAILABLE,
-        content={"detail": f"the workflow service is unavailable, nothing was accepted: {error}"},
+        content={
+            "detail": "the workflow service (Temporal) is unavailable; the event was not accepted, "
+            "retry later"
+        },
         headers={"Retry-After": "5"},
     )
 

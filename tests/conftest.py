@@ -87,7 +87,7 @@ def sessions(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return store.session_factory(engine)
 
 
-def test_settings(database_url: str, **overrides: Any) -> Settings:
+def make_settings(database_url: str, **overrides: Any) -> Settings:
     values: dict[str, Any] = {
         "database_url": database_url,
         "task_queue": f"webhooks-{uuid.uuid4()}",
@@ -138,7 +138,7 @@ class Stack:
 
 @pytest.fixture
 async def stack(temporal_env: WorkflowEnvironment, database_url: str) -> AsyncIterator[Stack]:
-    settings = test_settings(database_url)
+    settings = make_settings(database_url)
     engine = store.create_engine(settings.database_url)
     await store.create_schema(engine)
     sessions = store.session_factory(engine)

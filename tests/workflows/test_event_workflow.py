@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime
 
 from standardwebhooks.webhooks import Webhook
 
@@ -110,6 +111,12 @@ async def test_retry_after_on_503_and_429_is_honoured(stack: Stack, receiver: Re
     # The policy alone would retry after 200 ms; the receiver asked for 2 s, then 1 s.
     assert 1.9 <= second - first < 4.0
     assert 0.9 <= third - second < 3.0
+    attempts = (await stack.api.get(f"/v1/events/{event['id']}/attempts", headers=auth)).json()
+    for attempt in attempts["data"]:
+        # Each attempt records when Temporal scheduled it, which is when it started.
+        scheduled = datetime.fromisoformat(attempt["scheduled_at"])
+        started = datetime.fromisoformat(attempt["started_at"])
+        assert abs((started - scheduled).total_seconds()) < 1.0, attempt
 
 
 async def test_exhausted_retries_mark_the_delivery_failed(stack: Stack, receiver: Receiver) -> None:

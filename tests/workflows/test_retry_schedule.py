@@ -1,0 +1,129 @@
+"""The whole default schedule, three days of retries, on Temporal's time-skipping test server."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import datetime, timedelta
+
+import httpx
+
+import pytest
+from sqlalchemy.ext.asyncio import async_sessionmaker
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+from temporalio import activity
+from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Worker
+
+from activities.delivery import DeliveryActivities
+from activities.endpoints import EndpointActivities
+
+from core import store
+from core.config import PROJECT_ROOT, Settings
+from core.contracts import DeliveryInput, DeliveryResult, EventWorkflowInput, event_workflow_id
+from core.models import Attempt, Delivery
+from core.retry import RetryPolicies, load_retry_policies
+from tests.conftest import make_settings, venv_binary
+from tests.events import example
+from tests.receiver import Answer, Receiver
+from worker import attempt_timeout, delivery_client
+from workflows.event import EventWorkflow
+
+
+@pytest.fixture(scope="module")
+async def time_skipping_env() -> AsyncIterator[WorkflowEnvironment]:
+    env = await WorkflowEnvironment.start_time_skipping(
+        test_server_existing_path=venv_binary("temporal-test-server")
+    )
+    async with env:
+        yield env
+
+
+@asynccontextmanager
+async def clocked_worker(
+    env: WorkflowEnvironment,
+    *,
+    settings: Settings,
+    sessions: async_sessionmaker[AsyncSession],
+    http: httpx.AsyncClient,
+    policies: RetryPolicies,
+) -> AsyncIterator[list[datetime]]:
+    """The service's worker, noting the test server's skipped clock as each delivery starts.
+
+    The receiver only sees wall-clock time, which the test server does not move.
+    """
+    clock: list[datetime] = []
+    deliveries = DeliveryActivities(sessions=sessions, http=http, attempt_timeout=attempt_timeout(settings))
+
+    @activity.defn(name="deliver")
+    async def deliver(request: DeliveryInput) -> DeliveryResult:
+        clock.append(await env.get_current_time())
+        return await deliveries.deliver(request)
+
+    endpoints = EndpointActivities(sessions=sessions, policies=policies, attempt_timeout=timedelta(minutes=1))
+    async with Worker(
+        env.client,
+        task_queue=settings.task_queue,
+        workflows=[EventWorkflow],
+        activities=[endpoints.subscribers_for, deliver, deliveries.record_failure],
+    ):
+        yield clock
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+async def test_default_schedule_runs_to_exhaustion_at_the_scheduled_times(
+    time_skipping_env: WorkflowEnvironment,
+    sessions: async_sessionmaker[AsyncSession],
+    database_url: str,
+    receiver: Receiver,
+) -> None:
+    settings = make_settings(database_url, retry_policies_file=PROJECT_ROOT / "retry_policies.toml")
+    policies = load_retry_policies(settings.retry_policies_file)
+    standard = policies.resolve(endpoint_policy=None, event_type="room.closed")
+    receiver.default("/down", Answer(500))
+    async with store.transaction(sessions) as session:
+        account, _ = await store.create_account(session, name="Acme")
+        endpoint = await store.create_endpoint(
+            session,
+            account_id=account.id,
+            url=receiver.url("/down"),
+            event_types=["room.closed"],
+            description="",
+            retry_policy=None,
+        )
+        event = await store.create_event(
+            session,
+            account_id=account.id,
+            event_type="room.closed",
+            data=example("room.closed"),
+            idempotency_key=None,
+        )
+        assert event is not None
+
+    async with delivery_client(settings) as http, clocked_worker(
+        time_skipping_env, settings=settings, sessions=sessions, http=http, policies=policies
+    ) as clock:
+        result = await time_skipping_env.client.execute_workflow(
+            EventWorkflow.run,
+            EventWorkflowInput(event_id=event.id, account_id=account.id, event_type=event.type),
+            id=event_workflow_id(event.id),
+            task_queue=settings.task_queue,
+        )
+
+    (outcome,) = result.outcomes
+    assert (outcome.endpoint_id, outcome.status, outcome.attempts) == (endpoint.id, "failed", 10)
+    assert len(receiver.received("/down")) == 10
+    async with sessions() as session:
+        attempts = (await session.exec(select(Attempt).order_by(col(Attempt.attempt)))).all()
+        delivery = (await session.exec(select(Delivery))).one()
+    assert [attempt.attempt for attempt in attempts] == list(range(1, 11))
+    assert (delivery.status, delivery.attempts, delivery.next_attempt_at) == ("failed", 10, None)
+
+    gaps = [later - earlier for earlier, later in zip(clock, clock[1:], strict=False)]
+    expected = [timedelta(seconds=seconds) for seconds in standard.schedule_seconds[1:]]
+    for gap, wanted in zip(gaps, expected, strict=True):
+        # Each wait is the scheduled one, spread by the policy's jitter (10%).
+        assert wanted * 0.9 - timedelta(seconds=1) <= gap <= wanted * 1.1 + timedelta(seconds=1), (gap, wanted)
+    total = clock[-1] - clock[0]
+    assert timedelta(days=2, hours=20) < total < timedelta(days=3, hours=8)
