@@ -118,7 +118,7 @@ def temporal_command(binary: Path) -> list[str]:
         str(TEMPORAL_UI_PORT),
         "--db-filename",
         str(TEMPORAL_DB),
-        # WAL keeps the API's reads from blocking behind Temporal's writes to disk.
+        # The dev server writes often; without these every write waits for an fsync.
         "--sqlite-pragma",
         "journal_mode=WAL",
         "--sqlite-pragma",

@@ -8,7 +8,16 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    ValidationError,
+    model_validator,
+)
 
 from core.catalog import EVENT_TYPE_NAMES
 from core.contracts import DeliveryRetry
@@ -73,7 +82,17 @@ class ExponentialPolicy(_PolicyBase):
         return self
 
 
-RetryPolicySpec = Annotated[SchedulePolicy | ExponentialPolicy, Field(discriminator="kind")]
+def _policy_kind(value: object) -> str:
+    # "kind" may be left out: a policy is a schedule unless it says otherwise.
+    if isinstance(value, dict):
+        return str(value.get("kind", "schedule"))
+    return str(getattr(value, "kind", "schedule"))
+
+
+RetryPolicySpec = Annotated[
+    Annotated[SchedulePolicy, Tag("schedule")] | Annotated[ExponentialPolicy, Tag("exponential")],
+    Discriminator(_policy_kind),
+]
 
 
 class RetryPolicies(BaseModel):
@@ -143,7 +162,13 @@ def load_retry_policies(path: Path) -> RetryPolicies:
         return RetryPolicies.model_validate(raw)
     except ValidationError as error:
         problems = "; ".join(
-            f"{'.'.join(map(str, problem['loc'])) or '(file)'}: {problem['msg']}"
-            for problem in error.errors()
+            f"{_location(problem['loc'])}: {problem['msg']}" for problem in error.errors()
         )
         raise RetryPolicyError(f"retry policy file {path} is invalid: {problems}") from error
+
+
+def _location(loc: tuple[int | str, ...]) -> str:
+    """Where a problem is in the file, without the policy-kind tag pydantic adds to the path."""
+    if len(loc) > 2 and loc[0] == "policies" and loc[2] in ("schedule", "exponential"):
+        loc = loc[:2] + loc[3:]
+    return ".".join(map(str, loc)) or "(file)"

@@ -22,9 +22,9 @@ from api.main import create_app
 from core import store
 from core.config import Settings
 from core.contracts import SEARCH_ATTRIBUTES, EventWorkflowResult, event_workflow_id
+from core.retry import load_retry_policies
 from tests.receiver import Receiver
 from worker import build_worker, delivery_client
-from core.retry import load_retry_policies
 
 TESTS = Path(__file__).parent
 POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -121,7 +121,9 @@ class Stack:
         endpoint: dict[str, Any] = response.json()
         return endpoint
 
-    async def emit(self, auth: dict[str, str], event_type: str, data: dict[str, Any], **fields: Any) -> dict[str, Any]:
+    async def emit(
+        self, auth: dict[str, str], event_type: str, data: dict[str, Any], **fields: Any
+    ) -> dict[str, Any]:
         response = await self.api.post(
             "/v1/events", json={"type": event_type, "data": data, **fields}, headers=auth
         )

@@ -31,7 +31,9 @@ def locations(response: httpx.Response) -> list[tuple[Any, ...]]:
 
 async def test_account_creation_needs_the_admin_token(stack: Stack) -> None:
     missing = await stack.api.post("/v1/accounts", json={"name": "x"})
-    wrong = await stack.api.post("/v1/accounts", json={"name": "x"}, headers={"Authorization": "Bearer nope"})
+    wrong = await stack.api.post(
+        "/v1/accounts", json={"name": "x"}, headers={"Authorization": "Bearer nope"}
+    )
     api_key = await stack.account()
     as_account = await stack.api.post("/v1/accounts", json={"name": "x"}, headers=api_key)
 
@@ -63,8 +65,12 @@ async def test_account_is_created_with_an_api_key_shown_once(stack: Stack) -> No
 )
 async def test_missing_or_wrong_api_key_gets_401(stack: Stack, method: str, path: str) -> None:
     missing = await stack.api.request(method, path, json={})
-    wrong = await stack.api.request(method, path, json={}, headers={"Authorization": "Bearer tsk_wrong"})
-    admin = await stack.api.request(method, path, json={}, headers={"Authorization": f"Bearer {ADMIN_TOKEN}"})
+    wrong = await stack.api.request(
+        method, path, json={}, headers={"Authorization": "Bearer tsk_wrong"}
+    )
+    admin = await stack.api.request(
+        method, path, json={}, headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}
+    )
 
     assert (missing.status_code, wrong.status_code, admin.status_code) == (401, 401, 401)
 
@@ -121,14 +127,20 @@ async def test_endpoint_is_created_with_a_standard_webhooks_secret(stack: Stack)
 
     assert len(base64.b64decode(created["secret"].removeprefix("whsec_"))) >= 24
     assert created["event_types"] == ["room.created", "room.closed"]
-    assert (created["description"], created["retry_policy"], created["disabled"]) == ("LMS sync", "once", False)
+    assert (created["description"], created["retry_policy"], created["disabled"]) == (
+        "LMS sync",
+        "once",
+        False,
+    )
     shown = (await stack.api.get(f"/v1/endpoints/{created['id']}", headers=auth)).json()
     assert "secret" not in shown
     secret = (await stack.api.get(f"/v1/endpoints/{created['id']}/secret", headers=auth)).json()
     assert secret == {"secret": created["secret"]}
 
 
-async def test_endpoint_with_unknown_event_type_bad_url_or_unknown_policy_gets_422(stack: Stack) -> None:
+async def test_endpoint_with_unknown_event_type_bad_url_or_unknown_policy_gets_422(
+    stack: Stack,
+) -> None:
     auth = await stack.account()
 
     unknown_type = await stack.api.post(
@@ -137,9 +149,13 @@ async def test_endpoint_with_unknown_event_type_bad_url_or_unknown_policy_gets_4
         headers=auth,
     )
     bad_url = await stack.api.post("/v1/endpoints", json={"url": "not a url"}, headers=auth)
-    ftp_url = await stack.api.post("/v1/endpoints", json={"url": "ftp://example.com/x"}, headers=auth)
+    ftp_url = await stack.api.post(
+        "/v1/endpoints", json={"url": "ftp://example.com/x"}, headers=auth
+    )
     unknown_policy = await stack.api.post(
-        "/v1/endpoints", json={"url": "https://example.com/h", "retry_policy": "forever"}, headers=auth
+        "/v1/endpoints",
+        json={"url": "https://example.com/h", "retry_policy": "forever"},
+        headers=auth,
     )
     missing_url = await stack.api.post("/v1/endpoints", json={}, headers=auth)
 
@@ -164,7 +180,10 @@ async def test_endpoint_can_be_listed_changed_disabled_enabled_and_deleted(stack
         headers=auth,
     )
     assert changed.status_code == 200
-    assert (changed.json()["url"], changed.json()["event_types"]) == ("https://example.com/b", ["peer.left"])
+    assert (changed.json()["url"], changed.json()["event_types"]) == (
+        "https://example.com/b",
+        ["peer.left"],
+    )
     disabled = (await stack.api.patch(path, json={"disabled": True}, headers=auth)).json()
     assert disabled["disabled"] is True and disabled["disabled_at"] is not None
     enabled = (await stack.api.patch(path, json={"disabled": False}, headers=auth)).json()
@@ -183,7 +202,9 @@ async def test_rotating_the_secret_replaces_it(stack: Stack, receiver: Receiver)
     auth = await stack.account()
     created = await stack.endpoint(auth, receiver.url("/rotated"))
 
-    rotated = (await stack.api.post(f"/v1/endpoints/{created['id']}/rotate-secret", headers=auth)).json()
+    rotated = (
+        await stack.api.post(f"/v1/endpoints/{created['id']}/rotate-secret", headers=auth)
+    ).json()
     assert rotated["secret"].startswith("whsec_") and rotated["secret"] != created["secret"]
 
     event = await stack.emit(auth, "room.created", example("room.created"))
@@ -219,7 +240,9 @@ async def test_emit_with_invalid_data_gets_422_naming_each_failing_field(stack: 
     data = example("peer.joined", role="principal", joined_at="yesterday")
     del data["user_id"]
 
-    response = await stack.api.post("/v1/events", json={"type": "peer.joined", "data": data}, headers=auth)
+    response = await stack.api.post(
+        "/v1/events", json={"type": "peer.joined", "data": data}, headers=auth
+    )
 
     assert sorted(locations(response)) == [
         ("body", "data", "joined_at"),
@@ -232,9 +255,13 @@ async def test_emit_with_invalid_data_gets_422_naming_each_failing_field(stack: 
 async def test_emit_of_unknown_type_or_malformed_body_gets_422(stack: Stack) -> None:
     auth = await stack.account()
 
-    unknown = await stack.api.post("/v1/events", json={"type": "room.exploded", "data": {}}, headers=auth)
+    unknown = await stack.api.post(
+        "/v1/events", json={"type": "room.exploded", "data": {}}, headers=auth
+    )
     no_data = await stack.api.post("/v1/events", json={"type": "room.created"}, headers=auth)
-    not_object = await stack.api.post("/v1/events", json={"type": "room.created", "data": [1]}, headers=auth)
+    not_object = await stack.api.post(
+        "/v1/events", json={"type": "room.created", "data": [1]}, headers=auth
+    )
     not_json = await stack.api.post(
         "/v1/events", content=b"{oops", headers=auth | {"content-type": "application/json"}
     )
@@ -266,7 +293,10 @@ async def test_same_idempotency_key_returns_the_same_event_and_starts_no_second_
     assert first.json()["id"] == again.json()["id"] == by_header.json()["id"]
     assert again.headers["idempotent-replayed"] == "true"
     assert len(receiver.received("/once")) == 1
-    workflows = [w async for w in stack.client.list_workflows(f"WorkflowId = '{first.json()['workflow_id']}'")]
+    workflows = [
+        w
+        async for w in stack.client.list_workflows(f"WorkflowId = '{first.json()['workflow_id']}'")
+    ]
     assert len(workflows) == 1
     other = await stack.account("Other")
     elsewhere = await stack.api.post("/v1/events", json=body, headers=other)
@@ -290,7 +320,9 @@ async def test_concurrent_emits_with_one_idempotency_key_make_one_event(stack: S
     auth = await stack.account()
     body = {"type": "room.created", "data": example("room.created"), "idempotency_key": "race"}
 
-    responses = await asyncio.gather(*(stack.api.post("/v1/events", json=body, headers=auth) for _ in range(8)))
+    responses = await asyncio.gather(
+        *(stack.api.post("/v1/events", json=body, headers=auth) for _ in range(8))
+    )
 
     assert {r.status_code for r in responses} == {202}
     assert len({r.json()["id"] for r in responses}) == 1
@@ -303,7 +335,9 @@ def _closed_port() -> int:
         return int(probe.getsockname()[1])
 
 
-async def test_emit_while_temporal_is_unreachable_gets_503_and_accepts_nothing(database_url: str) -> None:
+async def test_emit_while_temporal_is_unreachable_gets_503_and_accepts_nothing(
+    database_url: str,
+) -> None:
     settings = make_settings(database_url, temporal_rpc_timeout_seconds=2.0)
     unreachable = await Client.connect(f"127.0.0.1:{_closed_port()}", lazy=True)
     app = create_app(settings, temporal=unreachable)
@@ -349,7 +383,9 @@ async def test_another_accounts_objects_answer_404(stack: Stack, receiver: Recei
 
     assert (await stack.api.get("/v1/endpoints", headers=intruder)).json()["count"] == 0
     assert (await stack.api.get("/v1/events", headers=intruder)).json()["data"] == []
-    filtered = await stack.api.get("/v1/events", params={"endpoint_id": endpoint["id"]}, headers=intruder)
+    filtered = await stack.api.get(
+        "/v1/events", params={"endpoint_id": endpoint["id"]}, headers=intruder
+    )
     assert filtered.json()["data"] == []
     still = (await stack.api.get(f"/v1/endpoints/{endpoint['id']}", headers=owner)).json()
     assert still["description"] == ""
@@ -360,7 +396,9 @@ async def test_another_accounts_objects_answer_404(stack: Stack, receiver: Recei
 
 async def test_events_are_listed_newest_first_with_cursor_pagination(stack: Stack) -> None:
     auth = await stack.account()
-    emitted = [(await stack.emit(auth, "room.created", example("room.created")))["id"] for _ in range(5)]
+    emitted = [
+        (await stack.emit(auth, "room.created", example("room.created")))["id"] for _ in range(5)
+    ]
 
     seen: list[str] = []
     cursor = None
@@ -376,11 +414,15 @@ async def test_events_are_listed_newest_first_with_cursor_pagination(stack: Stac
     assert seen == sorted(emitted, reverse=True)
 
 
-async def test_events_are_filtered_by_type_status_endpoint_and_time(stack: Stack, receiver: Receiver) -> None:
+async def test_events_are_filtered_by_type_status_endpoint_and_time(
+    stack: Stack, receiver: Receiver
+) -> None:
     auth = await stack.account()
     receiver.default("/down", Answer(500))
     good = await stack.endpoint(auth, receiver.url("/up"), event_types=["room.created"])
-    bad = await stack.endpoint(auth, receiver.url("/down"), event_types=["room.closed"], retry_policy="once")
+    bad = await stack.endpoint(
+        auth, receiver.url("/down"), event_types=["room.closed"], retry_policy="once"
+    )
     created = await stack.emit(auth, "room.created", example("room.created"))
     closed = await stack.emit(auth, "room.closed", example("room.closed"))
     await stack.settled(created["id"])
@@ -401,14 +443,18 @@ async def test_events_are_filtered_by_type_status_endpoint_and_time(stack: Stack
     assert locations(bad_status) == [("query", "status")]
 
 
-async def test_endpoint_attempts_are_listed_newest_first_and_paginated(stack: Stack, receiver: Receiver) -> None:
+async def test_endpoint_attempts_are_listed_newest_first_and_paginated(
+    stack: Stack, receiver: Receiver
+) -> None:
     auth = await stack.account()
     endpoint = await stack.endpoint(auth, receiver.url("/paged"))
     events = [await stack.emit(auth, "peer.left", example("peer.left")) for _ in range(3)]
     for event in events:
         await stack.settled(event["id"])
 
-    first = (await stack.api.get(f"/v1/endpoints/{endpoint['id']}/attempts?limit=2", headers=auth)).json()
+    first = (
+        await stack.api.get(f"/v1/endpoints/{endpoint['id']}/attempts?limit=2", headers=auth)
+    ).json()
     rest = (
         await stack.api.get(
             f"/v1/endpoints/{endpoint['id']}/attempts",
@@ -420,4 +466,6 @@ async def test_endpoint_attempts_are_listed_newest_first_and_paginated(stack: St
     listed = [a["event_id"] for a in first["data"] + rest["data"]]
     assert listed == [event["id"] for event in reversed(events)]
     assert rest["next_cursor"] is None
-    assert all(a["status_code"] == 200 and a["duration_ms"] >= 0 for a in first["data"] + rest["data"])
+    assert all(
+        a["status_code"] == 200 and a["duration_ms"] >= 0 for a in first["data"] + rest["data"]
+    )

@@ -129,19 +129,29 @@ async def test_exhausted_retries_mark_the_delivery_failed(stack: Stack, receiver
 
     assert (outcome.status, outcome.attempts, outcome.status_code) == ("failed", 5, 500)
     assert len(receiver.received("/down")) == 5
-    (delivery,) = (await stack.api.get(f"/v1/events/{event['id']}", headers=auth)).json()["deliveries"]
-    assert (delivery["status"], delivery["attempts"], delivery["next_attempt_at"]) == ("failed", 5, None)
+    (delivery,) = (await stack.api.get(f"/v1/events/{event['id']}", headers=auth)).json()[
+        "deliveries"
+    ]
+    assert (delivery["status"], delivery["attempts"], delivery["next_attempt_at"]) == (
+        "failed",
+        5,
+        None,
+    )
 
 
 async def test_connection_refused_is_retried_and_recorded(stack: Stack) -> None:
     auth = await stack.account()
-    await stack.endpoint(auth, "http://127.0.0.1:9/nothing-listens", retry_policy="quick-exponential")
+    await stack.endpoint(
+        auth, "http://127.0.0.1:9/nothing-listens", retry_policy="quick-exponential"
+    )
 
     event = await stack.emit(auth, "room.created", example("room.created"))
     (outcome,) = (await stack.settled(event["id"])).outcomes
 
     assert (outcome.status, outcome.attempts, outcome.status_code) == ("failed", 4, None)
-    attempts = (await stack.api.get(f"/v1/events/{event['id']}/attempts", headers=auth)).json()["data"]
+    attempts = (await stack.api.get(f"/v1/events/{event['id']}/attempts", headers=auth)).json()[
+        "data"
+    ]
     assert len(attempts) == 4
     assert all(a["status_code"] is None and "ConnectError" in a["error"] for a in attempts)
 

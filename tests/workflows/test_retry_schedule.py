@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
 
 import httpx
-
 import pytest
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel import col, select
@@ -18,7 +18,6 @@ from temporalio.worker import Worker
 
 from activities.delivery import DeliveryActivities
 from activities.endpoints import EndpointActivities
-
 from core import store
 from core.config import PROJECT_ROOT, Settings
 from core.contracts import DeliveryInput, DeliveryResult, EventWorkflowInput, event_workflow_id
@@ -54,14 +53,18 @@ async def clocked_worker(
     The receiver only sees wall-clock time, which the test server does not move.
     """
     clock: list[datetime] = []
-    deliveries = DeliveryActivities(sessions=sessions, http=http, attempt_timeout=attempt_timeout(settings))
+    deliveries = DeliveryActivities(
+        sessions=sessions, http=http, attempt_timeout=attempt_timeout(settings)
+    )
 
     @activity.defn(name="deliver")
     async def deliver(request: DeliveryInput) -> DeliveryResult:
         clock.append(await env.get_current_time())
         return await deliveries.deliver(request)
 
-    endpoints = EndpointActivities(sessions=sessions, policies=policies, attempt_timeout=timedelta(minutes=1))
+    endpoints = EndpointActivities(
+        sessions=sessions, policies=policies, attempt_timeout=timedelta(minutes=1)
+    )
     async with Worker(
         env.client,
         task_queue=settings.task_queue,
@@ -101,9 +104,12 @@ async def test_default_schedule_runs_to_exhaustion_at_the_scheduled_times(
         )
         assert event is not None
 
-    async with delivery_client(settings) as http, clocked_worker(
-        time_skipping_env, settings=settings, sessions=sessions, http=http, policies=policies
-    ) as clock:
+    async with (
+        delivery_client(settings) as http,
+        clocked_worker(
+            time_skipping_env, settings=settings, sessions=sessions, http=http, policies=policies
+        ) as clock,
+    ):
         result = await time_skipping_env.client.execute_workflow(
             EventWorkflow.run,
             EventWorkflowInput(event_id=event.id, account_id=account.id, event_type=event.type),
@@ -120,10 +126,13 @@ async def test_default_schedule_runs_to_exhaustion_at_the_scheduled_times(
     assert [attempt.attempt for attempt in attempts] == list(range(1, 11))
     assert (delivery.status, delivery.attempts, delivery.next_attempt_at) == ("failed", 10, None)
 
-    gaps = [later - earlier for earlier, later in zip(clock, clock[1:], strict=False)]
+    gaps = [later - earlier for earlier, later in itertools.pairwise(clock)]
     expected = [timedelta(seconds=seconds) for seconds in standard.schedule_seconds[1:]]
     for gap, wanted in zip(gaps, expected, strict=True):
         # Each wait is the scheduled one, spread by the policy's jitter (10%).
-        assert wanted * 0.9 - timedelta(seconds=1) <= gap <= wanted * 1.1 + timedelta(seconds=1), (gap, wanted)
+        assert wanted * 0.9 - timedelta(seconds=1) <= gap <= wanted * 1.1 + timedelta(seconds=1), (
+            gap,
+            wanted,
+        )
     total = clock[-1] - clock[0]
     assert timedelta(days=2, hours=20) < total < timedelta(days=3, hours=8)
