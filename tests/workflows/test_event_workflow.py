@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
+from typing import Any
 
 from standardwebhooks.webhooks import Webhook
 
@@ -182,3 +183,49 @@ async def test_body_is_the_event_type_timestamp_and_data(stack: Stack, receiver:
         "timestamp": event["created_at"],
         "data": data,
     }
+
+
+async def test_workflow_history_carries_ids_not_secrets_or_payloads(
+    stack: Stack, receiver: Receiver
+) -> None:
+    auth = await stack.account()
+    endpoint = await stack.endpoint(auth, receiver.url("/quiet"))
+    data = example("recording.failed", failure_reason="a very particular reason")
+
+    event = await stack.emit(auth, "recording.failed", data)
+    await stack.settled(event["id"])
+    history = await stack.client.get_workflow_handle(event["workflow_id"]).fetch_history()
+
+    decoded = "".join(
+        payload.data.decode(errors="replace")
+        for history_event in history.events
+        for payload in _payloads(history_event)
+    )
+    assert event["id"] in decoded
+    assert endpoint["secret"] not in decoded
+    assert endpoint["secret"].removeprefix("whsec_") not in decoded
+    assert "a very particular reason" not in decoded
+
+
+def _payloads(history_event: Any) -> list[Any]:
+    """Every payload anywhere in one history event."""
+    found: list[Any] = []
+
+    def walk(message: Any) -> None:
+        for descriptor, value in message.ListFields():
+            if descriptor.message_type is None:
+                continue
+            if hasattr(value, "ListFields"):
+                values = [value]
+            elif hasattr(value, "values"):
+                values = list(value.values())
+            else:
+                values = list(value)
+            for item in values:
+                if descriptor.message_type.full_name == "temporal.api.common.v1.Payload":
+                    found.append(item)
+                elif hasattr(item, "ListFields"):
+                    walk(item)
+
+    walk(history_event)
+    return found
