@@ -1,0 +1,16 @@
+# One image for the API and the worker; docker-compose.yml picks the command.
+FROM python:3.11-slim
+
+WORKDIR /app
+ENV PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1
+
+COPY pyproject.toml README.md ./
+COPY core core
+COPY api api
+COPY workflows workflows
+COPY activities activities
+COPY worker.py devstack.py retry_policies.toml ./
+RUN pip install .
+
+USER nobody
+CMD ["uvicorn", "api.main:app", "--host", "0.0.0.0", "--port", "8000"]
