@@ -6,6 +6,7 @@ account wherever the caller acts for one, so a route cannot forget the tenant.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import secrets
 from collections.abc import AsyncIterator, Sequence
@@ -16,8 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import event as sa_event
-from sqlalchemy import func
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlalchemy.pool import ConnectionPoolEntry
 from sqlmodel import SQLModel, col, select
@@ -79,8 +79,17 @@ def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
 
 
 async def create_schema(engine: AsyncEngine) -> None:
-    async with engine.begin() as connection:
-        await connection.run_sync(SQLModel.metadata.create_all)
+    """Create missing tables. The API and the worker may start together on an empty store;
+    the one that loses the race to create a table finds it there on its second pass."""
+    for remaining in (1, 0):
+        try:
+            async with engine.begin() as connection:
+                await connection.run_sync(SQLModel.metadata.create_all)
+            return
+        except DBAPIError:
+            if not remaining:
+                raise
+            await asyncio.sleep(0.5)
 
 
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
@@ -248,9 +257,19 @@ async def create_event(
     return event
 
 
+async def mark_workflow_started(session: AsyncSession, *, event: Event) -> None:
+    """The event's workflow exists: from now on the event is accepted and visible."""
+    event.workflow_started = True
+    session.add(event)
+    await session.flush()
+
+
 async def get_event(session: AsyncSession, *, account_id: str, event_id: str) -> Event | None:
+    """An accepted event of the account: one whose workflow has started."""
     event = await session.get(Event, event_id)
-    return event if event is not None and event.account_id == account_id else None
+    if event is None or event.account_id != account_id or not event.workflow_started:
+        return None
+    return event
 
 
 async def event_by_idempotency_key(
@@ -279,8 +298,8 @@ async def list_events(
     before: str | None,
     limit: int,
 ) -> tuple[list[Event], str | None]:
-    """Events newest first, and the cursor of the next page (None on the last page)."""
-    statement = select(Event).where(Event.account_id == account_id)
+    """Accepted events newest first, and the cursor of the next page (None on the last page)."""
+    statement = select(Event).where(Event.account_id == account_id, col(Event.workflow_started))
     if where.event_type:
         statement = statement.where(Event.type == where.event_type)
     if where.since:
@@ -411,8 +430,3 @@ async def list_attempts(
         (await session.exec(statement.order_by(col(Attempt.id).desc()).limit(limit + 1))).all()
     )
     return rows[:limit], rows[limit - 1].id if len(rows) > limit else None
-
-
-async def count_endpoints(session: AsyncSession, *, account_id: str) -> int:
-    statement = select(func.count()).select_from(Endpoint).where(Endpoint.account_id == account_id)
-    return int((await session.exec(statement)).one())

@@ -149,8 +149,7 @@ async def emit_event(
                 await session.delete(event)
                 await session.commit()
             raise
-        event.workflow_started = True
-        session.add(event)
+        await store.mark_workflow_started(session, event=event)
         await session.commit()
 
     if replayed:

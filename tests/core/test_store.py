@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy.ext.asyncio import async_sessionmaker
@@ -28,7 +29,8 @@ async def _event(
         event = await store.create_event(
             session, account_id=account_id, event_type=kind, data={"n": 1}, idempotency_key=key
         )
-    assert event is not None
+        assert event is not None
+        await store.mark_workflow_started(session, event=event)
     return event
 
 
@@ -156,6 +158,32 @@ async def test_events_page_newest_first_and_filter(sessions: Sessions) -> None:
     assert future == []
 
 
+async def test_an_event_is_invisible_until_its_workflow_started(sessions: Sessions) -> None:
+    account_id, _ = await _account(sessions)
+    async with store.transaction(sessions) as session:
+        pending = await store.create_event(
+            session, account_id=account_id, event_type="room.created", data={}, idempotency_key="k"
+        )
+    assert pending is not None
+
+    async with sessions() as session:
+        hidden = await store.get_event(session, account_id=account_id, event_id=pending.id)
+        listed, _ = await store.list_events(
+            session, account_id=account_id, where=store.EventFilter(), before=None, limit=10
+        )
+        replayable = await store.event_by_idempotency_key(
+            session, account_id=account_id, idempotency_key="k"
+        )
+    async with store.transaction(sessions) as session:
+        assert replayable is not None
+        await store.mark_workflow_started(session, event=replayable)
+    async with sessions() as session:
+        shown = await store.get_event(session, account_id=account_id, event_id=pending.id)
+
+    assert (hidden, listed) == (None, [])
+    assert replayable is not None and shown is not None
+
+
 async def test_deliveries_are_made_once_and_track_attempts(sessions: Sessions) -> None:
     account_id, _ = await _account(sessions)
     event = await _event(sessions, account_id)
@@ -219,3 +247,15 @@ async def test_deliveries_are_made_once_and_track_attempts(sessions: Sessions) -
     assert (by_endpoint["ep_2"].status, by_endpoint["ep_2"].last_error) == ("failed", "gave up")
     assert [attempt.attempt for attempt in attempts] == [2] and cursor is not None
     assert others == []
+
+
+async def test_api_and_worker_can_create_the_schema_at_the_same_time(database_url: str) -> None:
+    engines = [store.create_engine(database_url) for _ in range(3)]
+
+    await asyncio.gather(*(store.create_schema(engine) for engine in engines))
+
+    async with store.transaction(store.session_factory(engines[0])) as session:
+        account, _ = await store.create_account(session, name="after the race")
+    assert account.id
+    for engine in engines:
+        await engine.dispose()
