@@ -8,9 +8,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+import sys
 from datetime import timedelta
 
 import httpx
+from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 from temporalio.client import Client
@@ -20,7 +22,7 @@ from activities.delivery import DeliveryActivities
 from activities.endpoints import EndpointActivities
 from core import store
 from core.config import Settings, get_settings
-from core.retry import RetryPolicies, load_retry_policies
+from core.retry import RetryPolicies, RetryPolicyError, load_retry_policies
 from workflows.event import EventWorkflow
 
 logger = logging.getLogger("worker")
@@ -75,11 +77,14 @@ def build_worker(
 
 
 async def main() -> None:
-    settings = get_settings()
+    try:
+        settings = get_settings()
+        policies = load_retry_policies(settings.retry_policies_file)
+    except (ValidationError, RetryPolicyError) as error:
+        sys.exit(f"worker cannot start: {error}")
     logging.basicConfig(
         level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s"
     )
-    policies = load_retry_policies(settings.retry_policies_file)
     engine = store.create_engine(settings.database_url)
     await store.create_schema(engine)
     client = await Client.connect(**settings.temporal_connect_config())

@@ -1,0 +1,69 @@
+"""A delivery waiting to retry survives the loss of its worker."""
+
+from __future__ import annotations
+
+import httpx
+from temporalio.testing import WorkflowEnvironment
+
+from api.main import create_app
+from core import store
+from core.contracts import EventWorkflowResult, event_workflow_id
+from core.retry import load_retry_policies
+from tests.conftest import ADMIN_TOKEN, make_settings
+from tests.events import example
+from tests.receiver import Answer, Receiver
+from worker import build_worker, delivery_client
+
+
+async def test_delivery_in_backoff_is_finished_by_a_new_worker(
+    temporal_env: WorkflowEnvironment, database_url: str, receiver: Receiver
+) -> None:
+    settings = make_settings(database_url)
+    engine = store.create_engine(settings.database_url)
+    await store.create_schema(engine)
+    sessions = store.session_factory(engine)
+    policies = load_retry_policies(settings.retry_policies_file)
+    receiver.script("/later", Answer(503, headers={"Retry-After": "2"}))
+    app = create_app(settings, temporal=temporal_env.client)
+
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://api") as api,
+        delivery_client(settings) as http,
+    ):
+        admin = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+        key = (await api.post("/v1/accounts", json={"name": "Acme"}, headers=admin)).json()[
+            "api_key"
+        ]
+        auth = {"Authorization": f"Bearer {key}"}
+        await api.post("/v1/endpoints", json={"url": receiver.url("/later")}, headers=auth)
+
+        first = build_worker(
+            temporal_env.client, settings=settings, sessions=sessions, http=http, policies=policies
+        )
+        async with first:
+            emitted = await api.post(
+                "/v1/events",
+                json={"type": "room.closed", "data": example("room.closed")},
+                headers=auth,
+            )
+            await receiver.wait_for("/later", 1)
+        # The first worker is gone while the delivery waits out its Retry-After.
+        event_id = emitted.json()["id"]
+        (delivery,) = (await api.get(f"/v1/events/{event_id}", headers=auth)).json()["deliveries"]
+        assert delivery["status"] == "delivering"
+
+        second = build_worker(
+            temporal_env.client, settings=settings, sessions=sessions, http=http, policies=policies
+        )
+        async with second:
+            result = await temporal_env.client.get_workflow_handle(
+                event_workflow_id(event_id), result_type=EventWorkflowResult
+            ).result()
+
+    (outcome,) = result.outcomes
+    assert (outcome.status, outcome.attempts) == ("delivered", 2)
+    assert [request.headers["webhook-id"] for request in receiver.received("/later")] == [
+        event_id
+    ] * 2
+    await engine.dispose()
