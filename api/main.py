@@ -10,7 +10,7 @@ from fastapi import FastAPI
 from temporalio.client import Client
 
 from api.errors import install_error_handlers
-from api.routes import accounts, endpoints, event_types, events
+from api.routes import accounts, dashboard, endpoints, event_types, events
 from core import store
 from core.config import Settings, get_settings
 from core.retry import load_retry_policies
@@ -42,7 +42,7 @@ def create_app(settings: Settings | None = None, *, temporal: Client | None = No
         lifespan=lifespan,
     )
     install_error_handlers(app)
-    for module in (accounts, endpoints, event_types, events):
+    for module in (accounts, endpoints, event_types, events, dashboard):
         app.include_router(module.router)
 
     @app.get("/health", tags=["health"], summary="Liveness: the API process answers")
