@@ -124,7 +124,7 @@ class DeliveryActivities:
             event_id=event.id,
             endpoint_id=endpoint.id,
             account_id=event.account_id,
-            attempt=info.attempt,
+            attempt=0,  # numbered by the store, per delivery
             outcome="",
             status_code=answer.status_code,
             response_body=answer.body,
@@ -136,17 +136,16 @@ class DeliveryActivities:
         log = {"event_id": event.id, "endpoint_id": endpoint.id, "attempt": info.attempt}
 
         if answer.status_code is not None and 200 <= answer.status_code < 300:
-            await self._record(attempt, "succeeded", DeliveryStatus.DELIVERED, None)
+            number = await self._record(attempt, "succeeded", DeliveryStatus.DELIVERED, None)
             logger.info("delivered", extra=log | {"status_code": answer.status_code})
-            return DeliveryResult(status_code=answer.status_code, attempts=info.attempt)
+            return DeliveryResult(status_code=answer.status_code, attempts=number)
 
-        details = {"attempt": info.attempt, "status_code": answer.status_code}
         if answer.status_code == 410:
-            await self._record(attempt, "gone", DeliveryStatus.FAILED, None, disable=True)
+            number = await self._record(attempt, "gone", DeliveryStatus.FAILED, None, disable=True)
             logger.warning("endpoint answered 410 Gone; disabled", extra=log)
             raise ApplicationError(
                 f"{endpoint.url} answered 410 Gone: endpoint disabled",
-                details,
+                {"attempt": number, "status_code": answer.status_code},
                 type=DeliveryErrorType.ENDPOINT_GONE,
                 non_retryable=True,
             )
@@ -156,12 +155,12 @@ class DeliveryActivities:
         delay = delay if delay is not None else next_delay(request.retry, info.attempt)
         next_at = None if last_attempt else utc_now() + delay
         status = DeliveryStatus.FAILED if last_attempt else DeliveryStatus.DELIVERING
-        await self._record(attempt, "failed", status, next_at)
+        number = await self._record(attempt, "failed", status, next_at)
         logger.info("attempt failed", extra=log | {"status_code": answer.status_code})
         problem = f"status {answer.status_code}" if answer.error is None else answer.error
         raise ApplicationError(
             f"delivery to {endpoint.url} failed: {problem}",
-            details,
+            {"attempt": number, "status_code": answer.status_code},
             type=(
                 DeliveryErrorType.RECEIVER_UNREACHABLE
                 if answer.status_code is None
@@ -214,7 +213,8 @@ class DeliveryActivities:
         next_attempt_at: datetime | None,
         *,
         disable: bool = False,
-    ) -> None:
+    ) -> int:
+        """Store the attempt and its delivery's new state; returns the attempt's number."""
         async with store.transaction(self._sessions) as session:
             delivery = await store.get_delivery(
                 session, event_id=attempt.event_id, endpoint_id=attempt.endpoint_id
@@ -238,6 +238,7 @@ class DeliveryActivities:
                     endpoint_id=attempt.endpoint_id,
                     reason="the endpoint answered 410 Gone",
                 )
+        return attempt.attempt
 
     async def _settle_failed(self, request: DeliveryInput, error: str) -> None:
         async with store.transaction(self._sessions) as session:

@@ -29,10 +29,12 @@ class EndpointActivities:
 
     @activity.defn
     async def subscribers_for(self, request: SubscribersInput) -> SubscribersResult:
-        """The enabled endpoints subscribed to the event, each with its resolved retry policy.
+        """The endpoints the event goes to, each with its resolved retry policy.
 
-        Records a pending delivery per endpoint in the same transaction, so the event's
-        page lists every endpoint it is going to from the moment the lookup is done.
+        Normally the account's enabled endpoints subscribed to the type; for a resend or a
+        test, exactly the endpoints named. Records a pending delivery per endpoint in the
+        same transaction, so the event's page lists every endpoint it is going to from the
+        moment the lookup is done.
         """
         async with store.transaction(self._sessions) as session:
             event = await session.get(Event, request.event_id)
@@ -40,15 +42,24 @@ class EndpointActivities:
                 raise ApplicationError(
                     f"event {request.event_id} does not exist", non_retryable=True
                 )
-            endpoints = await store.subscribed_endpoints(
-                session, account_id=request.account_id, event_type=request.event_type
-            )
+            if request.endpoint_ids is None:
+                endpoints = await store.subscribed_endpoints(
+                    session, account_id=request.account_id, event_type=request.event_type
+                )
+            else:
+                endpoints = await store.endpoints_by_id(
+                    session, account_id=request.account_id, endpoint_ids=request.endpoint_ids
+                )
             subscribers = [
                 Subscriber(
                     endpoint_id=endpoint.id,
                     url=endpoint.url,
-                    retry=self._policies.resolve(
-                        endpoint_policy=endpoint.retry_policy, event_type=request.event_type
+                    retry=(
+                        RetryPolicies.single_attempt()
+                        if request.single_attempt
+                        else self._policies.resolve(
+                            endpoint_policy=endpoint.retry_policy, event_type=request.event_type
+                        )
                     ),
                 )
                 for endpoint in endpoints
@@ -56,9 +67,8 @@ class EndpointActivities:
             await store.ensure_deliveries(
                 session,
                 event=event,
-                policies={
-                    subscriber.endpoint_id: subscriber.retry.policy for subscriber in subscribers
-                },
+                policies={s.endpoint_id: s.retry.policy for s in subscribers},
+                restart=request.endpoint_ids is not None,
             )
         return SubscribersResult(
             subscribers=subscribers,

@@ -195,6 +195,9 @@ EVENT_TYPES: tuple[EventType, ...] = (
     ),
 )
 
+# Sent only by "send a test event"; no endpoint subscribes to it.
+TEST_EVENT_TYPE = "webhook.test"
+
 EVENT_TYPE_NAMES: tuple[str, ...] = tuple(event_type.name for event_type in EVENT_TYPES)
 _BY_NAME = {event_type.name: event_type for event_type in EVENT_TYPES}
 

@@ -25,6 +25,14 @@ def event_workflow_id(event_id: str) -> str:
     return f"event-{event_id}"
 
 
+def resend_workflow_id(event_id: str, endpoint_id: str) -> str:
+    return f"event-{event_id}-resend-{endpoint_id}"
+
+
+# A test delivery is tried once: its caller is waiting for the answer.
+SINGLE_ATTEMPT_POLICY = "single-attempt"
+
+
 class DeliveryErrorType(StrEnum):
     """``ApplicationError.type`` of a failed delivery attempt."""
 
@@ -76,6 +84,10 @@ class EventWorkflowInput:
     event_id: str
     account_id: str
     event_type: str
+    endpoint_ids: list[str] | None = None
+    """Deliver to exactly these endpoints (a resend or a test) instead of the subscribers."""
+    single_attempt: bool = False
+    """One attempt and no retries, as a test delivery wants."""
 
 
 @dataclass(frozen=True)
@@ -90,6 +102,8 @@ class SubscribersInput:
     event_id: str
     account_id: str
     event_type: str
+    endpoint_ids: list[str] | None = None
+    single_attempt: bool = False
 
 
 @dataclass(frozen=True)

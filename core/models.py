@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Self
 
 from pydantic import AfterValidator, AnyHttpUrl, BaseModel, ConfigDict
 from pydantic import Field as PydanticField
@@ -124,6 +124,7 @@ class Attempt(SQLModel, table=True):
     __table_args__ = (
         Index("ix_attempt_event_id_id", "event_id", "id"),
         Index("ix_attempt_endpoint_id_id", "endpoint_id", "id"),
+        Index("ix_attempt_account_id_started_at", "account_id", "started_at"),
     )
 
     id: str = Field(primary_key=True, max_length=40)
@@ -200,18 +201,24 @@ class EndpointPublic(SQLModel):
     disabled_reason: str | None
     created_at: datetime
     updated_at: datetime
+    attempts_24h: int = 0
+    success_rate_24h: float | None = Field(
+        default=None, description="Share of the last 24 hours' attempts that succeeded."
+    )
 
     @classmethod
-    def of(cls, endpoint: Endpoint) -> EndpointPublic:
-        return cls(**endpoint.model_dump(), disabled=endpoint.disabled_at is not None)
+    def of(cls, endpoint: Endpoint, stats: tuple[int, int] = (0, 0)) -> Self:
+        attempts, succeeded = stats
+        return cls(
+            **endpoint.model_dump(),
+            disabled=endpoint.disabled_at is not None,
+            attempts_24h=attempts,
+            success_rate_24h=succeeded / attempts if attempts else None,
+        )
 
 
 class EndpointWithSecret(EndpointPublic):
     secret: str
-
-    @classmethod
-    def of(cls, endpoint: Endpoint) -> EndpointWithSecret:
-        return cls(**endpoint.model_dump(), disabled=endpoint.disabled_at is not None)
 
 
 class EndpointSecret(SQLModel):
@@ -247,8 +254,31 @@ class EventPublic(SQLModel):
     data: dict[str, Any]
     idempotency_key: str | None
     workflow_id: str
+    workflow_url: str
     created_at: datetime
     deliveries: list[DeliveryPublic]
+
+
+class ResendRequest(_Strict):
+    endpoint_id: str = Field(description="The endpoint to deliver the event to again.")
+
+
+class ResendAccepted(SQLModel):
+    event_id: str
+    endpoint_id: str
+    workflow_id: str
+    workflow_url: str
+
+
+class TestDelivery(SQLModel):
+    """What became of a test event sent to one endpoint."""
+
+    event_id: str
+    status: str
+    status_code: int | None
+    duration_ms: float | None
+    response_body: str | None
+    error: str | None
 
 
 class EventsPublic(SQLModel):

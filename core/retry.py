@@ -20,7 +20,7 @@ from pydantic import (
 )
 
 from core.catalog import EVENT_TYPE_NAMES
-from core.contracts import DeliveryRetry
+from core.contracts import SINGLE_ATTEMPT_POLICY, DeliveryRetry
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)\s*$")
 _UNIT_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -118,6 +118,15 @@ class RetryPolicies(BaseModel):
     @property
     def names(self) -> list[str]:
         return sorted(self.policies)
+
+    @staticmethod
+    def single_attempt() -> DeliveryRetry:
+        return DeliveryRetry(
+            policy=SINGLE_ATTEMPT_POLICY,
+            kind="schedule",
+            maximum_attempts=1,
+            schedule_seconds=[0.0],
+        )
 
     def resolve(self, *, endpoint_policy: str | None, event_type: str) -> DeliveryRetry:
         """The policy a delivery runs under: the endpoint's, else the event type's, else default.

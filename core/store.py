@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import event as sa_event
+from sqlalchemy import func
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlalchemy.pool import ConnectionPoolEntry
@@ -215,6 +216,38 @@ async def disable_endpoint(session: AsyncSession, *, endpoint_id: str, reason: s
         await session.flush()
 
 
+async def endpoints_by_id(
+    session: AsyncSession, *, account_id: str, endpoint_ids: Sequence[str]
+) -> list[Endpoint]:
+    """The account's enabled endpoints among ``endpoint_ids``, oldest first."""
+    statement = (
+        select(Endpoint)
+        .where(
+            Endpoint.account_id == account_id,
+            col(Endpoint.id).in_(endpoint_ids),
+            col(Endpoint.disabled_at).is_(None),
+        )
+        .order_by(col(Endpoint.id))
+    )
+    return list((await session.exec(statement)).all())
+
+
+async def attempt_stats(
+    session: AsyncSession, *, account_id: str, since: datetime
+) -> dict[str, tuple[int, int]]:
+    """Per endpoint of the account: (attempts, successful attempts) since ``since``."""
+    statement = (
+        select(Attempt.endpoint_id, Attempt.outcome, func.count())
+        .where(Attempt.account_id == account_id, col(Attempt.started_at) >= since)
+        .group_by(col(Attempt.endpoint_id), col(Attempt.outcome))
+    )
+    stats: dict[str, tuple[int, int]] = {}
+    for endpoint_id, outcome, count in (await session.exec(statement)).all():
+        total, succeeded = stats.get(endpoint_id, (0, 0))
+        stats[endpoint_id] = (total + count, succeeded + (count if outcome == "succeeded" else 0))
+    return stats
+
+
 async def subscribed_endpoints(
     session: AsyncSession, *, account_id: str, event_type: str
 ) -> list[Endpoint]:
@@ -325,16 +358,25 @@ async def list_events(
 
 
 async def ensure_deliveries(
-    session: AsyncSession, *, event: Event, policies: dict[str, str]
+    session: AsyncSession, *, event: Event, policies: dict[str, str], restart: bool = False
 ) -> None:
-    """A pending delivery row per endpoint (id -> retry policy name), once, however often called."""
-    existing = set(
-        (
-            await session.exec(select(Delivery.endpoint_id).where(Delivery.event_id == event.id))
+    """A pending delivery row per endpoint (id -> retry policy name), once, however often called.
+
+    With ``restart``, existing rows go back to pending under the given policy: a resend.
+    """
+    existing = {
+        delivery.endpoint_id: delivery
+        for delivery in (
+            await session.exec(select(Delivery).where(Delivery.event_id == event.id))
         ).all()
-    )
+    }
     for endpoint_id, policy in policies.items():
-        if endpoint_id not in existing:
+        if (delivery := existing.get(endpoint_id)) is not None:
+            if restart:
+                delivery.status, delivery.retry_policy = DeliveryStatus.PENDING, policy
+                delivery.next_attempt_at, delivery.updated_at = None, utc_now()
+                session.add(delivery)
+        else:
             session.add(
                 Delivery(
                     id=new_id("dlv"),
@@ -377,8 +419,12 @@ async def record_attempt(
     status: DeliveryStatus,
     next_attempt_at: datetime | None,
 ) -> None:
-    """Store one attempt and move its delivery to the state the attempt left it in."""
-    delivery.attempts = max(delivery.attempts, attempt.attempt)
+    """Store one attempt and move its delivery to the state the attempt left it in.
+
+    Attempts are numbered per delivery, so a resend continues where the earlier ones ended.
+    """
+    delivery.attempts += 1
+    attempt.attempt = delivery.attempts
     delivery.status = status
     delivery.last_status_code = attempt.status_code
     delivery.last_error = attempt.error

@@ -51,7 +51,11 @@ class EventWorkflow:
         found = await workflow.execute_activity_method(
             EndpointActivities.subscribers_for,
             SubscribersInput(
-                event_id=event.event_id, account_id=event.account_id, event_type=event.event_type
+                event_id=event.event_id,
+                account_id=event.account_id,
+                event_type=event.event_type,
+                endpoint_ids=event.endpoint_ids,
+                single_attempt=event.single_attempt,
             ),
             start_to_close_timeout=_STORE_TIMEOUT,
             retry_policy=_STORE_RETRY,

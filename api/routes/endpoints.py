@@ -1,11 +1,17 @@
 from __future__ import annotations
 
+import asyncio
+from datetime import timedelta
+
 from fastapi import APIRouter, HTTPException, Response, status
 
 from api.deps import CurrentAccount, PoliciesDep, SessionDep
 from api.errors import field_error
 from api.routes.pages import Cursor, PageSize, attempts_page
+from api.starter import StarterDep
 from core import store
+from core.catalog import TEST_EVENT_TYPE
+from core.contracts import event_workflow_id
 from core.models import (
     AttemptsPublic,
     Endpoint,
@@ -15,8 +21,11 @@ from core.models import (
     EndpointsPublic,
     EndpointUpdate,
     EndpointWithSecret,
+    TestDelivery,
+    utc_now,
 )
 from core.retry import RetryPolicies
+from workflows.event import EventWorkflow
 
 router = APIRouter(prefix="/v1/endpoints", tags=["endpoints"])
 
@@ -57,11 +66,21 @@ async def create_endpoint(
     return EndpointWithSecret.of(endpoint)
 
 
+async def _stats(session: SessionDep, account: CurrentAccount) -> dict[str, tuple[int, int]]:
+    return await store.attempt_stats(
+        session, account_id=account.id, since=utc_now() - timedelta(hours=24)
+    )
+
+
 @router.get("", summary="List the account's endpoints")
 async def list_endpoints(session: SessionDep, account: CurrentAccount) -> EndpointsPublic:
     endpoints = await store.list_endpoints(session, account_id=account.id)
+    stats = await _stats(session, account)
     return EndpointsPublic(
-        data=[EndpointPublic.of(endpoint) for endpoint in endpoints], count=len(endpoints)
+        data=[
+            EndpointPublic.of(endpoint, stats.get(endpoint.id, (0, 0))) for endpoint in endpoints
+        ],
+        count=len(endpoints),
     )
 
 
@@ -69,7 +88,9 @@ async def list_endpoints(session: SessionDep, account: CurrentAccount) -> Endpoi
 async def get_endpoint(
     endpoint_id: str, session: SessionDep, account: CurrentAccount
 ) -> EndpointPublic:
-    return EndpointPublic.of(await _owned_endpoint(session, account, endpoint_id))
+    endpoint = await _owned_endpoint(session, account, endpoint_id)
+    stats = await _stats(session, account)
+    return EndpointPublic.of(endpoint, stats.get(endpoint.id, (0, 0)))
 
 
 @router.patch("/{endpoint_id}", summary="Change an endpoint, or disable or enable it")
@@ -135,4 +156,58 @@ async def list_endpoint_attempts(
     await _owned_endpoint(session, account, endpoint_id)
     return await attempts_page(
         session, account_id=account.id, endpoint_id=endpoint_id, cursor=cursor, limit=limit
+    )
+
+
+@router.post(
+    "/{endpoint_id}/test",
+    summary="Send a webhook.test event to this endpoint alone and return what became of it",
+)
+async def send_test_event(
+    endpoint_id: str, session: SessionDep, account: CurrentAccount, starter: StarterDep
+) -> TestDelivery:
+    endpoint = await _owned_endpoint(session, account, endpoint_id)
+    if endpoint.disabled_at is not None:
+        raise HTTPException(
+            status.HTTP_409_CONFLICT, f"endpoint {endpoint.id} is disabled; enable it to test it"
+        )
+    event = await store.create_event(
+        session,
+        account_id=account.id,
+        event_type=TEST_EVENT_TYPE,
+        data={"endpoint_id": endpoint.id, "message": "A test event from Teachstack Webhooks."},
+        idempotency_key=None,
+    )
+    assert event is not None  # only a keyed event can collide
+    await session.commit()
+    await starter.accept(session, event, new=True, endpoint_ids=[endpoint.id], single_attempt=True)
+
+    settings = starter.settings
+    wait = settings.delivery_connect_timeout_seconds + settings.delivery_read_timeout_seconds + 10
+    handle = starter.temporal.get_workflow_handle_for(
+        EventWorkflow.run, event_workflow_id(event.id)
+    )
+    try:
+        async with asyncio.timeout(wait):
+            await handle.result()
+    except TimeoutError:
+        return TestDelivery(
+            event_id=event.id,
+            status="pending",
+            status_code=None,
+            duration_ms=None,
+            response_body=None,
+            error="no answer yet; the event's page shows the attempt when it is made",
+        )
+    attempts, _ = await store.list_attempts(
+        session, account_id=account.id, event_id=event.id, before=None, limit=1
+    )
+    attempt = attempts[0] if attempts else None
+    return TestDelivery(
+        event_id=event.id,
+        status="delivered" if attempt is not None and attempt.outcome == "succeeded" else "failed",
+        status_code=attempt.status_code if attempt else None,
+        duration_ms=attempt.duration_ms if attempt else None,
+        response_body=attempt.response_body if attempt else None,
+        error=attempt.error if attempt else "no attempt was made",
     )

@@ -1,26 +1,19 @@
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Header, HTTPException, Query, Response, status
-from temporalio.client import Client
-from temporalio.common import SearchAttributePair, TypedSearchAttributes, WorkflowIDReusePolicy
-from temporalio.exceptions import WorkflowAlreadyStartedError
-from temporalio.service import RPCError
 
-from api.deps import CurrentAccount, SessionDep, SettingsDep, TemporalDep
-from api.errors import TemporalUnavailableError, data_errors, field_error
+from api.deps import CurrentAccount, SessionDep
+from api.errors import data_errors, field_error
 from api.routes.pages import Cursor, PageSize, attempts_page
+from api.starter import StarterDep, WorkflowStarter
 from core import store
 from core.catalog import find_event_type, validate_data
-from core.config import Settings
 from core.contracts import (
-    ACCOUNT_ID_ATTRIBUTE,
-    EVENT_TYPE_ATTRIBUTE,
     DeliveryStatus,
-    EventWorkflowInput,
     event_workflow_id,
 )
 from core.models import (
@@ -31,8 +24,9 @@ from core.models import (
     EventCreate,
     EventPublic,
     EventsPublic,
+    ResendAccepted,
+    ResendRequest,
 )
-from workflows.event import EventWorkflow
 
 logger = logging.getLogger(__name__)
 
@@ -49,43 +43,18 @@ IdempotencyKeyHeader = Annotated[
 ]
 
 
-def _public(event: Event, deliveries: list[Delivery]) -> EventPublic:
+def _public(event: Event, deliveries: list[Delivery], starter: WorkflowStarter) -> EventPublic:
+    workflow_id = event_workflow_id(event.id)
     return EventPublic(
         id=event.id,
         type=event.type,
         data=event.data,
         idempotency_key=event.idempotency_key,
-        workflow_id=event_workflow_id(event.id),
+        workflow_id=workflow_id,
+        workflow_url=starter.workflow_url(workflow_id),
         created_at=event.created_at,
         deliveries=[DeliveryPublic.model_validate(d, from_attributes=True) for d in deliveries],
     )
-
-
-async def _start_workflow(temporal: Client, settings: Settings, event: Event) -> None:
-    """Start the event's workflow once; a start that already happened counts as done."""
-    try:
-        await temporal.start_workflow(
-            EventWorkflow.run,
-            EventWorkflowInput(
-                event_id=event.id, account_id=event.account_id, event_type=event.type
-            ),
-            id=event_workflow_id(event.id),
-            task_queue=settings.task_queue,
-            # An event id is used once, even after its workflow closed and left history.
-            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-            search_attributes=TypedSearchAttributes(
-                [
-                    SearchAttributePair(EVENT_TYPE_ATTRIBUTE, event.type),
-                    SearchAttributePair(ACCOUNT_ID_ATTRIBUTE, event.account_id),
-                ]
-            ),
-            static_summary=f"{event.type} for account {event.account_id}",
-            rpc_timeout=timedelta(seconds=settings.temporal_rpc_timeout_seconds),
-        )
-    except WorkflowAlreadyStartedError:
-        pass
-    except (RPCError, RuntimeError) as error:
-        raise TemporalUnavailableError(str(error) or type(error).__name__) from error
 
 
 @router.post(
@@ -99,8 +68,7 @@ async def emit_event(
     response: Response,
     session: SessionDep,
     account: CurrentAccount,
-    temporal: TemporalDep,
-    settings: SettingsDep,
+    starter: StarterDep,
     idempotency_key_header: IdempotencyKeyHeader = None,
 ) -> EventPublic:
     if find_event_type(body.type) is None:
@@ -140,28 +108,19 @@ async def emit_event(
             )
     await session.commit()
 
-    if not event.workflow_started:
-        try:
-            await _start_workflow(temporal, settings, event)
-        except TemporalUnavailableError:
-            if not replayed:
-                # Not durable, so not accepted: leave no trace a retry could trip over.
-                await session.delete(event)
-                await session.commit()
-            raise
-        await store.mark_workflow_started(session, event=event)
-        await session.commit()
+    await starter.accept(session, event, new=not replayed)
 
     if replayed:
         response.headers["Idempotent-Replayed"] = "true"
     deliveries = await store.deliveries_of(session, event_ids=[event.id])
-    return _public(event, deliveries[event.id])
+    return _public(event, deliveries[event.id], starter)
 
 
 @router.get("", summary="The account's events, newest first")
 async def list_events(
     session: SessionDep,
     account: CurrentAccount,
+    starter: StarterDep,
     type: Annotated[str | None, Query(description="Only events of this type.")] = None,
     status: Annotated[
         DeliveryStatus | None, Query(description="Only events with a delivery in this state.")
@@ -187,7 +146,8 @@ async def list_events(
     )
     deliveries = await store.deliveries_of(session, event_ids=[event.id for event in events])
     return EventsPublic(
-        data=[_public(event, deliveries[event.id]) for event in events], next_cursor=next_cursor
+        data=[_public(event, deliveries[event.id], starter) for event in events],
+        next_cursor=next_cursor,
     )
 
 
@@ -199,10 +159,12 @@ async def _owned_event(session: SessionDep, account: CurrentAccount, event_id: s
 
 
 @router.get("/{event_id}", summary="An event and the state of its delivery to each endpoint")
-async def get_event(event_id: str, session: SessionDep, account: CurrentAccount) -> EventPublic:
+async def get_event(
+    event_id: str, session: SessionDep, account: CurrentAccount, starter: StarterDep
+) -> EventPublic:
     event = await _owned_event(session, account, event_id)
     deliveries = await store.deliveries_of(session, event_ids=[event.id])
-    return _public(event, deliveries[event.id])
+    return _public(event, deliveries[event.id], starter)
 
 
 @router.get("/{event_id}/attempts", summary="The event's delivery attempts, newest first")
@@ -216,4 +178,37 @@ async def list_event_attempts(
     await _owned_event(session, account, event_id)
     return await attempts_page(
         session, account_id=account.id, event_id=event_id, cursor=cursor, limit=limit
+    )
+
+
+@router.post(
+    "/{event_id}/resend",
+    status_code=status.HTTP_202_ACCEPTED,
+    summary="Deliver an event to one endpoint again (same webhook-id, new attempts)",
+)
+async def resend_event(
+    event_id: str,
+    body: ResendRequest,
+    session: SessionDep,
+    account: CurrentAccount,
+    starter: StarterDep,
+) -> ResendAccepted:
+    event = await _owned_event(session, account, event_id)
+    endpoint = await store.get_endpoint(
+        session, account_id=account.id, endpoint_id=body.endpoint_id
+    )
+    if endpoint is None:
+        raise field_error(
+            ("body", "endpoint_id"), f"endpoint {body.endpoint_id} not found", "endpoint.unknown"
+        )
+    if endpoint.disabled_at is not None:
+        raise HTTPException(
+            status.HTTP_409_CONFLICT, f"endpoint {endpoint.id} is disabled; enable it to resend"
+        )
+    handle = await starter.resend(event, endpoint.id)
+    return ResendAccepted(
+        event_id=event.id,
+        endpoint_id=endpoint.id,
+        workflow_id=handle.id,
+        workflow_url=starter.workflow_url(handle.id),
     )

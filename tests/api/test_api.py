@@ -448,9 +448,11 @@ async def test_endpoint_attempts_are_listed_newest_first_and_paginated(
 ) -> None:
     auth = await stack.account()
     endpoint = await stack.endpoint(auth, receiver.url("/paged"))
-    events = [await stack.emit(auth, "peer.left", example("peer.left")) for _ in range(3)]
-    for event in events:
-        await stack.settled(event["id"])
+    events = []
+    for _ in range(3):
+        # One at a time, so the attempts happen in the order of the events.
+        events.append(await stack.emit(auth, "peer.left", example("peer.left")))
+        await stack.settled(events[-1]["id"])
 
     first = (
         await stack.api.get(f"/v1/endpoints/{endpoint['id']}/attempts?limit=2", headers=auth)

@@ -1,0 +1,134 @@
+"""Starting event workflows from the API, and linking to them in the Temporal UI."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Annotated, Any
+from urllib.parse import quote
+
+from fastapi import Depends
+from sqlmodel.ext.asyncio.session import AsyncSession
+from temporalio.client import Client, WorkflowHandle
+from temporalio.common import (
+    SearchAttributePair,
+    TypedSearchAttributes,
+    WorkflowIDConflictPolicy,
+    WorkflowIDReusePolicy,
+)
+from temporalio.exceptions import WorkflowAlreadyStartedError
+from temporalio.service import RPCError
+
+from api.deps import SettingsDep, TemporalDep
+from api.errors import TemporalUnavailableError
+from core import store
+from core.config import Settings
+from core.contracts import (
+    ACCOUNT_ID_ATTRIBUTE,
+    EVENT_TYPE_ATTRIBUTE,
+    EventWorkflowInput,
+    EventWorkflowResult,
+    event_workflow_id,
+    resend_workflow_id,
+)
+from core.models import Event
+from workflows.event import EventWorkflow
+
+
+@dataclass(frozen=True)
+class WorkflowStarter:
+    temporal: Client
+    settings: Settings
+
+    def workflow_url(self, workflow_id: str) -> str:
+        base = self.settings.temporal_ui_url.rstrip("/")
+        return f"{base}/namespaces/{quote(self.temporal.namespace)}/workflows/{quote(workflow_id)}"
+
+    async def accept(
+        self, session: AsyncSession, event: Event, *, new: bool, **options: Any
+    ) -> None:
+        """Make a stored event durable by starting its workflow, then mark it accepted.
+
+        A new event whose workflow cannot be started is deleted again: not durable means
+        not accepted. A replayed one (same idempotency key) stays for the caller's retry.
+        """
+        if event.workflow_started:
+            return
+        try:
+            await self.start(event, **options)
+        except TemporalUnavailableError:
+            if new:
+                await session.delete(event)
+                await session.commit()
+            raise
+        await store.mark_workflow_started(session, event=event)
+        await session.commit()
+
+    async def start(
+        self,
+        event: Event,
+        *,
+        endpoint_ids: list[str] | None = None,
+        single_attempt: bool = False,
+    ) -> WorkflowHandle[EventWorkflow, EventWorkflowResult]:
+        """Start the event's workflow once; a start that already happened counts as done."""
+        options: dict[str, Any] = {
+            # An event id is used once, even after its workflow closed and left history.
+            "id": event_workflow_id(event.id),
+            "id_reuse_policy": WorkflowIDReusePolicy.REJECT_DUPLICATE,
+        }
+        return await self._start(
+            event, options, endpoint_ids=endpoint_ids, single_attempt=single_attempt
+        )
+
+    async def resend(
+        self, event: Event, endpoint_id: str
+    ) -> WorkflowHandle[EventWorkflow, EventWorkflowResult]:
+        """Deliver the event to one endpoint again; a resend already running is reused."""
+        options: dict[str, Any] = {
+            "id": resend_workflow_id(event.id, endpoint_id),
+            "id_reuse_policy": WorkflowIDReusePolicy.ALLOW_DUPLICATE,
+            "id_conflict_policy": WorkflowIDConflictPolicy.USE_EXISTING,
+        }
+        return await self._start(event, options, endpoint_ids=[endpoint_id], single_attempt=False)
+
+    async def _start(
+        self,
+        event: Event,
+        options: dict[str, Any],
+        *,
+        endpoint_ids: list[str] | None,
+        single_attempt: bool,
+    ) -> WorkflowHandle[EventWorkflow, EventWorkflowResult]:
+        try:
+            return await self.temporal.start_workflow(
+                EventWorkflow.run,
+                EventWorkflowInput(
+                    event_id=event.id,
+                    account_id=event.account_id,
+                    event_type=event.type,
+                    endpoint_ids=endpoint_ids,
+                    single_attempt=single_attempt,
+                ),
+                task_queue=self.settings.task_queue,
+                search_attributes=TypedSearchAttributes(
+                    [
+                        SearchAttributePair(EVENT_TYPE_ATTRIBUTE, event.type),
+                        SearchAttributePair(ACCOUNT_ID_ATTRIBUTE, event.account_id),
+                    ]
+                ),
+                static_summary=f"{event.type} for account {event.account_id}",
+                rpc_timeout=timedelta(seconds=self.settings.temporal_rpc_timeout_seconds),
+                **options,
+            )
+        except WorkflowAlreadyStartedError:
+            return self.temporal.get_workflow_handle_for(EventWorkflow.run, options["id"])
+        except (RPCError, RuntimeError) as error:
+            raise TemporalUnavailableError(str(error) or type(error).__name__) from error
+
+
+def get_starter(temporal: TemporalDep, settings: SettingsDep) -> WorkflowStarter:
+    return WorkflowStarter(temporal=temporal, settings=settings)
+
+
+StarterDep = Annotated[WorkflowStarter, Depends(get_starter)]

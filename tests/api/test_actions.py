@@ -1,0 +1,164 @@
+"""Sending a test event, resending an event, and an endpoint's recent success rate."""
+
+from __future__ import annotations
+
+from standardwebhooks.webhooks import Webhook
+
+from tests.conftest import Stack
+from tests.events import example
+from tests.receiver import Answer, Receiver
+
+
+async def test_test_event_goes_to_that_endpoint_alone_and_returns_its_outcome(
+    stack: Stack, receiver: Receiver
+) -> None:
+    auth = await stack.account()
+    endpoint = await stack.endpoint(auth, receiver.url("/tested"), event_types=["room.closed"])
+    await stack.endpoint(auth, receiver.url("/bystander"))
+    receiver.script("/tested", Answer(202, body=b"thanks"))
+
+    response = await stack.api.post(f"/v1/endpoints/{endpoint['id']}/test", headers=auth)
+
+    assert response.status_code == 200, response.text
+    outcome = response.json()
+    assert (outcome["status"], outcome["status_code"], outcome["response_body"]) == (
+        "delivered",
+        202,
+        "thanks",
+    )
+    assert outcome["duration_ms"] >= 0
+    (request,) = receiver.received("/tested")
+    payload = Webhook(endpoint["secret"]).verify(request.body, request.headers)
+    assert payload["type"] == "webhook.test"
+    assert request.headers["webhook-id"] == outcome["event_id"]
+    assert receiver.received("/bystander") == []
+
+
+async def test_failed_test_event_is_tried_once_and_reports_the_failure(
+    stack: Stack, receiver: Receiver
+) -> None:
+    auth = await stack.account()
+    endpoint = await stack.endpoint(auth, receiver.url("/broken"))
+    receiver.default("/broken", Answer(500, body=b"stack trace"))
+
+    outcome = (await stack.api.post(f"/v1/endpoints/{endpoint['id']}/test", headers=auth)).json()
+
+    assert (outcome["status"], outcome["status_code"], outcome["response_body"]) == (
+        "failed",
+        500,
+        "stack trace",
+    )
+    assert len(receiver.received("/broken")) == 1
+
+
+async def test_testing_a_disabled_endpoint_gets_409(stack: Stack, receiver: Receiver) -> None:
+    auth = await stack.account()
+    endpoint = await stack.endpoint(auth, receiver.url("/off"))
+    await stack.api.patch(f"/v1/endpoints/{endpoint['id']}", json={"disabled": True}, headers=auth)
+
+    response = await stack.api.post(f"/v1/endpoints/{endpoint['id']}/test", headers=auth)
+
+    assert response.status_code == 409
+    assert receiver.received("/off") == []
+
+
+async def test_resend_delivers_again_with_the_same_webhook_id_and_new_attempts(
+    stack: Stack, receiver: Receiver
+) -> None:
+    auth = await stack.account()
+    receiver.default("/again", Answer(500))
+    endpoint = await stack.endpoint(auth, receiver.url("/again"), retry_policy="once")
+    event = await stack.emit(auth, "recording.processed", example("recording.processed"))
+    (failed,) = (await stack.settled(event["id"])).outcomes
+    assert failed.status == "failed"
+    receiver.default("/again", Answer(200))
+
+    response = await stack.api.post(
+        f"/v1/events/{event['id']}/resend", json={"endpoint_id": endpoint["id"]}, headers=auth
+    )
+
+    assert response.status_code == 202, response.text
+    resent = response.json()
+    assert resent["workflow_id"] == f"event-{event['id']}-resend-{endpoint['id']}"
+    handle = stack.client.get_workflow_handle(resent["workflow_id"])
+    await handle.result()
+    requests = receiver.received("/again")
+    assert [r.headers["webhook-id"] for r in requests] == [event["id"], event["id"]]
+    assert requests[0].body == requests[1].body
+    shown = (await stack.api.get(f"/v1/events/{event['id']}", headers=auth)).json()
+    (delivery,) = shown["deliveries"]
+    assert (delivery["status"], delivery["attempts"], delivery["last_status_code"]) == (
+        "delivered",
+        2,
+        200,
+    )
+    attempts = (await stack.api.get(f"/v1/events/{event['id']}/attempts", headers=auth)).json()
+    assert [(a["attempt"], a["status_code"]) for a in attempts["data"]] == [(2, 200), (1, 500)]
+
+
+async def test_resend_while_one_is_running_reuses_it(stack: Stack, receiver: Receiver) -> None:
+    auth = await stack.account()
+    endpoint = await stack.endpoint(auth, receiver.url("/slow"))
+    event = await stack.emit(auth, "room.created", example("room.created"))
+    await stack.settled(event["id"])
+    receiver.default("/slow", Answer(200, delay=1.0))
+    body = {"endpoint_id": endpoint["id"]}
+
+    first = await stack.api.post(f"/v1/events/{event['id']}/resend", json=body, headers=auth)
+    second = await stack.api.post(f"/v1/events/{event['id']}/resend", json=body, headers=auth)
+    await stack.client.get_workflow_handle(first.json()["workflow_id"]).result()
+
+    assert first.json()["workflow_id"] == second.json()["workflow_id"]
+    assert len(receiver.received("/slow")) == 2  # the original and one resend
+
+
+async def test_resend_to_an_unknown_or_foreign_endpoint_is_refused(
+    stack: Stack, receiver: Receiver
+) -> None:
+    auth = await stack.account()
+    other = await stack.account("Other")
+    foreign = await stack.endpoint(other, receiver.url("/foreign"))
+    event = await stack.emit(auth, "room.created", example("room.created"))
+
+    unknown = await stack.api.post(
+        f"/v1/events/{event['id']}/resend", json={"endpoint_id": "ep_nope"}, headers=auth
+    )
+    theirs = await stack.api.post(
+        f"/v1/events/{event['id']}/resend", json={"endpoint_id": foreign["id"]}, headers=auth
+    )
+
+    assert unknown.status_code == theirs.status_code == 422
+    assert receiver.received("/foreign") == []
+
+
+async def test_endpoints_show_the_last_24_hours_success_rate(
+    stack: Stack, receiver: Receiver
+) -> None:
+    auth = await stack.account()
+    receiver.script("/half", Answer(500))
+    endpoint = await stack.endpoint(auth, receiver.url("/half"))
+    idle = await stack.endpoint(auth, receiver.url("/idle"), event_types=["peer.left"])
+    event = await stack.emit(auth, "room.created", example("room.created"))
+    await stack.settled(event["id"])
+
+    listed = (await stack.api.get("/v1/endpoints", headers=auth)).json()["data"]
+    by_id = {item["id"]: item for item in listed}
+    one = (await stack.api.get(f"/v1/endpoints/{endpoint['id']}", headers=auth)).json()
+
+    assert (by_id[endpoint["id"]]["attempts_24h"], by_id[endpoint["id"]]["success_rate_24h"]) == (
+        2,
+        0.5,
+    )
+    assert (one["attempts_24h"], one["success_rate_24h"]) == (2, 0.5)
+    assert (by_id[idle["id"]]["attempts_24h"], by_id[idle["id"]]["success_rate_24h"]) == (0, None)
+
+
+async def test_event_links_to_its_workflow_in_the_temporal_ui(stack: Stack) -> None:
+    auth = await stack.account()
+    event = await stack.emit(auth, "room.created", example("room.created"))
+
+    shown = (await stack.api.get(f"/v1/events/{event['id']}", headers=auth)).json()
+
+    assert shown["workflow_url"] == (
+        f"http://127.0.0.1:8233/namespaces/default/workflows/event-{event['id']}"
+    )
