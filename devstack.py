@@ -257,7 +257,7 @@ def last_lines(log: Path | None) -> str:
 
 def store_location(settings: Settings) -> str:
     url = make_url(settings.database_url)
-    if settings.is_sqlite and url.database:
+    if url.get_backend_name() == "sqlite" and url.database:
         return url.database
     return url.render_as_string(hide_password=True)
 

@@ -60,7 +60,10 @@ def build_worker(
     policies: RetryPolicies,
 ) -> Worker:
     deliveries = DeliveryActivities(
-        sessions=sessions, http=http, attempt_timeout=attempt_timeout(settings)
+        sessions=sessions,
+        http=http,
+        attempt_timeout=attempt_timeout(settings),
+        destinations=settings.destination_policy(),
     )
     endpoints = EndpointActivities(
         sessions=sessions,

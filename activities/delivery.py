@@ -32,6 +32,7 @@ from core.contracts import (
     DeliveryRetry,
     DeliveryStatus,
 )
+from core.destinations import DestinationPolicy, DestinationRefusedError
 from core.ids import new_id
 from core.models import Attempt, Endpoint, Event, utc_now
 from core.signing import signed_headers
@@ -50,6 +51,7 @@ class _Answer:
     body: str | None
     error: str | None
     retry_after: timedelta | None
+    refused: bool = False
 
 
 def webhook_body(event: Event) -> str:
@@ -91,10 +93,12 @@ class DeliveryActivities:
         sessions: async_sessionmaker[AsyncSession],
         http: httpx.AsyncClient,
         attempt_timeout: timedelta,
+        destinations: DestinationPolicy,
     ) -> None:
         self._sessions = sessions
         self._http = http
         self._attempt_timeout = attempt_timeout
+        self._destinations = destinations
 
     @activity.defn
     async def deliver(self, request: DeliveryInput) -> DeliveryResult:
@@ -134,6 +138,16 @@ class DeliveryActivities:
             duration_ms=round(duration_ms, 3),
         )
         log = {"event_id": event.id, "endpoint_id": endpoint.id, "attempt": info.attempt}
+
+        if answer.refused:
+            number = await self._record(attempt, "refused", DeliveryStatus.FAILED, None)
+            logger.warning("destination refused", extra=log | {"error": answer.error})
+            raise ApplicationError(
+                f"delivery to {endpoint.url} refused: {answer.error}",
+                {"attempt": number, "status_code": None},
+                type=DeliveryErrorType.DESTINATION_REFUSED,
+                non_retryable=True,
+            )
 
         if answer.status_code is not None and 200 <= answer.status_code < 300:
             number = await self._record(attempt, "succeeded", DeliveryStatus.DELIVERED, None)
@@ -183,16 +197,27 @@ class DeliveryActivities:
             )
 
     async def _post(self, event: Event, endpoint: Endpoint) -> _Answer:
+        try:
+            target = await self._destinations.pin(endpoint.url)
+        except DestinationRefusedError as refusal:
+            return _Answer(None, None, str(refusal), None, refused=True)
+        except OSError as error:
+            return _Answer(None, None, f"cannot resolve the host: {error}", None)
         body = webhook_body(event)
         headers = signed_headers(
-            endpoint.secret, message_id=event.id, timestamp=int(time.time()), body=body
+            endpoint.signing_secrets(utc_now()),
+            message_id=event.id,
+            timestamp=int(time.time()),
+            body=body,
         )
         headers["content-type"] = "application/json"
+        headers["host"] = target.host_header
+        extensions = {"sni_hostname": target.sni_hostname} if target.sni_hostname else None
         try:
             # The client's timeouts bound each read; this bounds a receiver that trickles.
             async with asyncio.timeout(self._attempt_timeout.total_seconds()):
                 async with self._http.stream(
-                    "POST", endpoint.url, content=body, headers=headers
+                    "POST", target.url, content=body, headers=headers, extensions=extensions
                 ) as response:
                     received = bytearray()
                     async for chunk in response.aiter_bytes():

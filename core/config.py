@@ -15,6 +15,8 @@ from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from temporalio.envconfig import ClientConfigProfile
 
+from core.destinations import DestinationPolicy
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_ADMIN_TOKEN = "dev-admin-token"
 
@@ -43,6 +45,14 @@ class Settings(BaseSettings):
     delivery_read_timeout_seconds: float = 15.0
     delivery_max_connections: int = 200
     delivery_user_agent: str = "Teachstack-Webhooks/0.1"
+    delivery_allowlist: list[str] = Field(
+        default_factory=list,
+        description="Networks (CIDR) or host names deliveries may reach although not public.",
+    )
+    delivery_require_https: bool | None = Field(
+        default=None, description="Default: https required outside development."
+    )
+    secret_rotation_grace_hours: float = 24.0
 
     @model_validator(mode="after")
     def _refuse_default_secrets_outside_development(self) -> Settings:
@@ -54,9 +64,12 @@ class Settings(BaseSettings):
             raise ValueError("WEBHOOKS_ADMIN_TOKEN must not be empty")
         return self
 
-    @property
-    def is_sqlite(self) -> bool:
-        return self.database_url.startswith("sqlite")
+    def destination_policy(self) -> DestinationPolicy:
+        return DestinationPolicy.from_settings(
+            allowlist=self.delivery_allowlist,
+            development=self.environment == "development",
+            require_https=self.delivery_require_https,
+        )
 
     def temporal_connect_config(self) -> dict[str, Any]:
         """Keyword arguments for ``Client.connect``, from Temporal's env and config file."""

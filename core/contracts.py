@@ -40,6 +40,8 @@ class DeliveryErrorType(StrEnum):
     """The receiver answered 410: the endpoint is disabled and never retried."""
     ENDPOINT_UNAVAILABLE = "EndpointUnavailable"
     """The endpoint was deleted or disabled while the delivery waited to retry."""
+    DESTINATION_REFUSED = "DestinationRefused"
+    """The URL is, or resolves to, an address deliveries may not reach; never retried."""
     RECEIVER_REJECTED = "ReceiverRejected"
     """The receiver answered with a non-2xx status; retried under the endpoint's policy."""
     RECEIVER_UNREACHABLE = "ReceiverUnreachable"

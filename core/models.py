@@ -68,6 +68,8 @@ class Endpoint(SQLModel, table=True):
     event_types: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     retry_policy: str | None = Field(default=None, max_length=100)
     secret: str = Field(max_length=100)
+    previous_secret: str | None = Field(default=None, max_length=100)
+    previous_secret_expires_at: datetime | None = _utc_column()
     disabled_at: datetime | None = _utc_column()
     disabled_reason: str | None = Field(default=None, max_length=1000)
     created_at: datetime = _created_column()
@@ -75,6 +77,13 @@ class Endpoint(SQLModel, table=True):
 
     def subscribes_to(self, event_type: str) -> bool:
         return not self.event_types or event_type in self.event_types
+
+    def signing_secrets(self, now: datetime) -> list[str]:
+        """The current secret, and the previous one while its grace period lasts."""
+        expires = self.previous_secret_expires_at
+        if self.previous_secret and expires is not None and now < expires:
+            return [self.secret, self.previous_secret]
+        return [self.secret]
 
 
 class Event(SQLModel, table=True):
@@ -199,6 +208,9 @@ class EndpointPublic(SQLModel):
     disabled: bool
     disabled_at: datetime | None
     disabled_reason: str | None
+    previous_secret_expires_at: datetime | None = Field(
+        default=None, description="Until then deliveries are also signed with the previous secret."
+    )
     created_at: datetime
     updated_at: datetime
     attempts_24h: int = 0

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import secrets
+from collections.abc import Sequence
 from datetime import UTC, datetime
 
 from standardwebhooks.webhooks import Webhook
@@ -22,12 +23,19 @@ def signature(secret: str, *, message_id: str, timestamp: int, body: str) -> str
     return Webhook(secret).sign(message_id, datetime.fromtimestamp(timestamp, UTC), body)
 
 
-def signed_headers(secret: str, *, message_id: str, timestamp: int, body: str) -> dict[str, str]:
-    """The three headers a Standard Webhooks receiver verifies."""
+def signed_headers(
+    secrets: Sequence[str], *, message_id: str, timestamp: int, body: str
+) -> dict[str, str]:
+    """The three headers a Standard Webhooks receiver verifies.
+
+    Several secrets give several space-separated signatures, as the specification allows:
+    after a rotation, receivers still holding the previous secret keep verifying.
+    """
     return {
         "webhook-id": message_id,
         "webhook-timestamp": str(timestamp),
-        "webhook-signature": signature(
-            secret, message_id=message_id, timestamp=timestamp, body=body
+        "webhook-signature": " ".join(
+            signature(secret, message_id=message_id, timestamp=timestamp, body=body)
+            for secret in secrets
         ),
     }

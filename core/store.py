@@ -12,7 +12,7 @@ import secrets
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -193,9 +193,14 @@ async def update_endpoint(
     return endpoint
 
 
-async def rotate_endpoint_secret(session: AsyncSession, *, endpoint: Endpoint) -> Endpoint:
+async def rotate_endpoint_secret(
+    session: AsyncSession, *, endpoint: Endpoint, grace: timedelta
+) -> Endpoint:
+    """A new secret; deliveries also carry the old one's signature until ``grace`` is over."""
+    now = utc_now()
+    endpoint.previous_secret, endpoint.previous_secret_expires_at = endpoint.secret, now + grace
     endpoint.secret = generate_secret()
-    endpoint.updated_at = utc_now()
+    endpoint.updated_at = now
     session.add(endpoint)
     await session.flush()
     return endpoint

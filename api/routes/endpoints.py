@@ -5,13 +5,15 @@ from datetime import timedelta
 
 from fastapi import APIRouter, HTTPException, Response, status
 
-from api.deps import CurrentAccount, PoliciesDep, SessionDep
+from api.deps import CurrentAccount, PoliciesDep, SessionDep, SettingsDep
 from api.errors import field_error
 from api.routes.pages import Cursor, PageSize, attempts_page
 from api.starter import StarterDep
 from core import store
 from core.catalog import TEST_EVENT_TYPE
+from core.config import Settings
 from core.contracts import event_workflow_id
+from core.destinations import DestinationRefusedError
 from core.models import (
     AttemptsPublic,
     Endpoint,
@@ -40,6 +42,13 @@ def _check_retry_policy(name: str | None, policies: RetryPolicies) -> None:
         )
 
 
+async def _check_destination(url: str, settings: Settings) -> None:
+    try:
+        await settings.destination_policy().check(url)
+    except DestinationRefusedError as refusal:
+        raise field_error(("body", "url"), str(refusal), "url.refused", url) from refusal
+
+
 async def _owned_endpoint(
     session: SessionDep, account: CurrentAccount, endpoint_id: str
 ) -> Endpoint:
@@ -51,9 +60,14 @@ async def _owned_endpoint(
 
 @router.post("", status_code=status.HTTP_201_CREATED, summary="Register an endpoint")
 async def create_endpoint(
-    body: EndpointCreate, session: SessionDep, account: CurrentAccount, policies: PoliciesDep
+    body: EndpointCreate,
+    session: SessionDep,
+    account: CurrentAccount,
+    policies: PoliciesDep,
+    settings: SettingsDep,
 ) -> EndpointWithSecret:
     _check_retry_policy(body.retry_policy, policies)
+    await _check_destination(str(body.url), settings)
     endpoint = await store.create_endpoint(
         session,
         account_id=account.id,
@@ -100,6 +114,7 @@ async def update_endpoint(
     session: SessionDep,
     account: CurrentAccount,
     policies: PoliciesDep,
+    settings: SettingsDep,
 ) -> EndpointPublic:
     endpoint = await _owned_endpoint(session, account, endpoint_id)
     changes = body.model_dump(exclude_unset=True)
@@ -109,6 +124,7 @@ async def update_endpoint(
     _check_retry_policy(changes.get("retry_policy"), policies)
     if "url" in changes:
         changes["url"] = str(body.url)
+        await _check_destination(changes["url"], settings)
     endpoint = await store.update_endpoint(session, endpoint=endpoint, changes=changes)
     await session.commit()
     return EndpointPublic.of(endpoint)
@@ -136,10 +152,12 @@ async def get_endpoint_secret(
 
 @router.post("/{endpoint_id}/rotate-secret", summary="Replace the endpoint's signing secret")
 async def rotate_endpoint_secret(
-    endpoint_id: str, session: SessionDep, account: CurrentAccount
+    endpoint_id: str, session: SessionDep, account: CurrentAccount, settings: SettingsDep
 ) -> EndpointWithSecret:
     endpoint = await store.rotate_endpoint_secret(
-        session, endpoint=await _owned_endpoint(session, account, endpoint_id)
+        session,
+        endpoint=await _owned_endpoint(session, account, endpoint_id),
+        grace=timedelta(hours=settings.secret_rotation_grace_hours),
     )
     await session.commit()
     return EndpointWithSecret.of(endpoint)

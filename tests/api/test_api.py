@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import socket
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -14,8 +15,9 @@ from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 from temporalio.client import Client
 
 from api.main import create_app
+from core import store
 from core.catalog import EVENT_TYPE_NAMES
-from core.models import ApiKey
+from core.models import ApiKey, Endpoint
 from tests.conftest import ADMIN_TOKEN, Stack, make_settings
 from tests.events import example
 from tests.receiver import Answer, Receiver
@@ -198,22 +200,34 @@ async def test_endpoint_can_be_listed_changed_disabled_enabled_and_deleted(stack
     assert (await stack.api.get("/v1/endpoints", headers=auth)).json()["count"] == 0
 
 
-async def test_rotating_the_secret_replaces_it(stack: Stack, receiver: Receiver) -> None:
+async def test_rotated_secret_signs_beside_the_previous_one_until_the_grace_period_ends(
+    stack: Stack, receiver: Receiver
+) -> None:
     auth = await stack.account()
     created = await stack.endpoint(auth, receiver.url("/rotated"))
+    path = f"/v1/endpoints/{created['id']}"
 
-    rotated = (
-        await stack.api.post(f"/v1/endpoints/{created['id']}/rotate-secret", headers=auth)
-    ).json()
+    rotated = (await stack.api.post(f"{path}/rotate-secret", headers=auth)).json()
     assert rotated["secret"].startswith("whsec_") and rotated["secret"] != created["secret"]
+    grace = datetime.fromisoformat(rotated["previous_secret_expires_at"]) - datetime.now(UTC)
+    assert timedelta(hours=23, minutes=59) < grace <= timedelta(hours=24)
+    during = await stack.emit(auth, "room.created", example("room.created"))
+    await stack.settled(during["id"])
+    async with store.transaction(stack.sessions) as session:
+        endpoint = await session.get(Endpoint, created["id"])
+        assert endpoint is not None
+        endpoint.previous_secret_expires_at = datetime.now(UTC) - timedelta(seconds=1)
+        session.add(endpoint)
+    after = await stack.emit(auth, "room.created", example("room.created"))
+    await stack.settled(after["id"])
 
-    event = await stack.emit(auth, "room.created", example("room.created"))
-    await stack.settled(event["id"])
-    (request,) = receiver.received("/rotated")
-
-    Webhook(rotated["secret"]).verify(request.body, request.headers)
+    first, second = receiver.received("/rotated")
+    assert len(first.headers["webhook-signature"].split(" ")) == 2
+    Webhook(rotated["secret"]).verify(first.body, first.headers)
+    Webhook(created["secret"]).verify(first.body, first.headers)
+    Webhook(rotated["secret"]).verify(second.body, second.headers)
     with pytest.raises(WebhookVerificationError):
-        Webhook(created["secret"]).verify(request.body, request.headers)
+        Webhook(created["secret"]).verify(second.body, second.headers)
 
 
 # ---------------------------------------------------------------- emitting

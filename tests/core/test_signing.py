@@ -33,7 +33,7 @@ def test_signed_headers_verify_with_the_reference_library() -> None:
     now = int(time.time())
     body = '{"type":"room.created","data":{}}'
 
-    headers = signed_headers(secret, message_id="msg_1", timestamp=now, body=body)
+    headers = signed_headers([secret], message_id="msg_1", timestamp=now, body=body)
 
     assert headers["webhook-id"] == "msg_1" and headers["webhook-timestamp"] == str(now)
     assert Webhook(secret).verify(body, headers) == {"type": "room.created", "data": {}}

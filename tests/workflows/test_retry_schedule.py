@@ -54,7 +54,10 @@ async def clocked_worker(
     """
     clock: list[datetime] = []
     deliveries = DeliveryActivities(
-        sessions=sessions, http=http, attempt_timeout=attempt_timeout(settings)
+        sessions=sessions,
+        http=http,
+        attempt_timeout=attempt_timeout(settings),
+        destinations=settings.destination_policy(),
     )
 
     @activity.defn(name="deliver")
