@@ -6,6 +6,7 @@ import shutil
 import sys
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -138,9 +139,11 @@ class Stack:
         return await handle.result()
 
 
-@pytest.fixture
-async def stack(temporal_env: WorkflowEnvironment, database_url: str) -> AsyncIterator[Stack]:
-    settings = make_settings(database_url)
+@asynccontextmanager
+async def running_stack(
+    temporal_env: WorkflowEnvironment, settings: Settings
+) -> AsyncIterator[Stack]:
+    """The API in process and a worker on the settings' task queue, as the service runs them."""
     engine = store.create_engine(settings.database_url)
     await store.create_schema(engine)
     sessions = store.session_factory(engine)
@@ -159,3 +162,9 @@ async def stack(temporal_env: WorkflowEnvironment, database_url: str) -> AsyncIt
     ):
         yield Stack(api=api, client=temporal_env.client, settings=settings, sessions=sessions)
     await engine.dispose()
+
+
+@pytest.fixture
+async def stack(temporal_env: WorkflowEnvironment, database_url: str) -> AsyncIterator[Stack]:
+    async with running_stack(temporal_env, make_settings(database_url)) as running:
+        yield running

@@ -1,0 +1,453 @@
+"""The dashboard in a real browser, against the API over HTTP and a worker on real Temporal."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import pytest
+from playwright.async_api import Locator, Page, expect
+
+from tests.dashboard.server import Dashboard
+from tests.events import example
+from tests.receiver import Receiver
+
+pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+
+
+def bearer(key: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {key}"}
+
+
+async def sign_in(page: Page, dashboard: Dashboard, key: str) -> None:
+    await page.goto(f"{dashboard.url}/signin")
+    await page.get_by_label("API key").fill(key)
+    await page.get_by_role("button", name="Sign in").click()
+    await expect(page.get_by_role("heading", name="Webhooks", level=1)).to_be_visible()
+
+
+def endpoint_card(page: Page, endpoint_id: str) -> Locator:
+    return page.locator(f'li.endpoint[data-endpoint-id="{endpoint_id}"]')
+
+
+async def endpoints(dashboard: Dashboard, key: str) -> list[dict[str, Any]]:
+    response = await dashboard.stack.api.get("/v1/endpoints", headers=bearer(key))
+    assert response.status_code == 200, response.text
+    found: list[dict[str, Any]] = response.json()["data"]
+    return found
+
+
+async def horizontal_overflow(page: Page) -> int:
+    """How far the page scrolls sideways, in CSS pixels."""
+    width: int = await page.evaluate(
+        "document.documentElement.scrollWidth - document.documentElement.clientWidth"
+    )
+    return width
+
+
+# ---------------------------------------------------------------- signing in
+
+
+async def test_signing_in_with_a_good_key_shows_the_webhooks_page(
+    page: Page, dashboard: Dashboard
+) -> None:
+    key = await dashboard.account()
+
+    await page.goto(f"{dashboard.url}/")
+    await expect(page).to_have_url(re.compile(r"/signin\?next=%2F$"))
+    await sign_in(page, dashboard, key)
+
+    await expect(page).to_have_url(f"{dashboard.url}/")
+    nav = page.get_by_role("navigation", name="Main")
+    await expect(nav.get_by_role("link", name="Webhooks")).to_have_attribute("aria-current", "page")
+    await expect(nav.get_by_role("link", name="Deliveries")).to_be_visible()
+    await expect(page.get_by_role("main")).to_be_visible()
+    await expect(
+        page.get_by_text("No endpoints yet — add one to start receiving events.")
+    ).to_be_visible()
+    assert await page.evaluate("Object.values(sessionStorage)") == [key]
+
+
+async def test_a_wrong_key_is_refused_with_a_clear_message(
+    page: Page, dashboard: Dashboard
+) -> None:
+    await dashboard.account()
+
+    await page.goto(f"{dashboard.url}/signin")
+    await page.get_by_label("API key").fill("tsk_not_a_real_key")
+    await page.get_by_role("button", name="Sign in").click()
+
+    await expect(page.get_by_role("alert")).to_have_text("That API key was not accepted.")
+    await expect(page.get_by_label("API key")).to_have_attribute("aria-invalid", "true")
+    await expect(page).to_have_url(f"{dashboard.url}/signin")
+    assert await page.evaluate("sessionStorage.length") == 0
+
+
+async def test_signing_out_forgets_the_key(page: Page, dashboard: Dashboard) -> None:
+    await sign_in(page, dashboard, await dashboard.account())
+
+    await page.get_by_role("button", name="Sign out").click()
+
+    await expect(page.get_by_text("You are signed out.")).to_be_visible()
+    assert await page.evaluate("sessionStorage.length") == 0
+    await page.goto(f"{dashboard.url}/deliveries")
+    await expect(page).to_have_url(re.compile(r"/signin\?next=%2Fdeliveries$"))
+
+
+# ---------------------------------------------------------------- endpoints
+
+
+async def test_an_endpoint_added_here_receives_an_event_whose_delivery_and_attempt_are_shown(
+    page: Page, dashboard: Dashboard, receiver: Receiver
+) -> None:
+    key = await dashboard.account()
+    await sign_in(page, dashboard, key)
+
+    await page.get_by_role("button", name="Add endpoint").click()
+    form = page.locator("#add-panel")
+    await form.get_by_label("Endpoint URL").fill(receiver.url("/hook"))
+    checkbox = form.get_by_role("checkbox", name=re.compile(r"^room\.created "))
+    await expect(checkbox).to_have_accessible_name(re.compile(r"A teacher started a class"))
+    await checkbox.check()
+    await expect(form.get_by_label("Retry policy")).to_have_value("")  # the default, "fast"
+    await expect(form.get_by_label("Retry policy").locator("option:checked")).to_have_text(
+        "fast (default)"
+    )
+    await form.get_by_label("Retry policy").select_option(label="once")
+    await form.get_by_label("Description (optional)").fill("Class calendar sync")
+    await form.get_by_role("button", name="Add endpoint").click()
+
+    (created,) = await endpoints(dashboard, key)
+    assert created["url"] == receiver.url("/hook")
+    assert created["event_types"] == ["room.created"]
+    assert created["retry_policy"] == "once"
+    assert created["description"] == "Class calendar sync"
+    card = endpoint_card(page, created["id"])
+    await expect(card.get_by_role("heading", name=receiver.url("/hook"))).to_be_visible()
+    await expect(card).to_contain_text("Enabled")
+    await expect(card).to_contain_text("room.created")
+    await expect(page.get_by_text("No endpoints yet")).to_be_hidden()
+
+    event = await dashboard.stack.emit(bearer(key), "room.created", example("room.created"))
+    await page.get_by_role("navigation", name="Main").get_by_role("link", name="Deliveries").click()
+    row = page.locator(f'tr[data-event-id="{event["id"]}"]')
+    await expect(row).to_contain_text("room.created")
+    await expect(row).to_contain_text(receiver.url("/hook"))
+    await expect(row.locator(".badge")).to_have_text("Delivered", timeout=20_000)
+
+    await row.get_by_role("link").click()
+    await expect(page).to_have_url(f"{dashboard.url}/deliveries/{event['id']}")
+    await expect(page.get_by_role("heading", name="room.created", level=1)).to_be_visible()
+    attempts = page.locator("#attempts-body tr")
+    await expect(attempts).to_have_count(1)
+    await expect(attempts.locator(".attempt-status")).to_have_text("200")
+    await expect(attempts).to_contain_text("#1")
+    await expect(attempts).to_contain_text(receiver.url("/hook"))
+    await expect(page.locator("#payload")).to_contain_text('"room_name": "Algebra 101"')
+    assert len(receiver.received("/hook")) == 1
+
+
+async def test_an_invalid_url_is_explained_next_to_its_field(
+    page: Page, dashboard: Dashboard
+) -> None:
+    key = await dashboard.account()
+    refused = await dashboard.stack.api.post(
+        "/v1/endpoints", json={"url": "not a url"}, headers=bearer(key)
+    )
+    assert refused.status_code == 422
+    message = refused.json()["detail"][0]["msg"]
+    await sign_in(page, dashboard, key)
+
+    await page.get_by_role("button", name="Add endpoint").click()
+    form = page.locator("#add-panel")
+    url = form.get_by_label("Endpoint URL")
+    await url.fill("not a url")
+    await form.get_by_role("button", name="Add endpoint").click()
+
+    await expect(url).to_have_attribute("aria-invalid", "true")
+    await expect(url).to_have_accessible_description(message)
+    await expect(form.locator('[data-error-for="url"]')).to_have_text(message)
+    await expect(url).to_be_focused()
+    assert await endpoints(dashboard, key) == []
+
+
+async def test_deleting_an_endpoint_asks_first_cancel_keeps_it_confirm_removes_it(
+    page: Page, dashboard: Dashboard, receiver: Receiver
+) -> None:
+    key = await dashboard.account()
+    kept = await dashboard.stack.endpoint(bearer(key), receiver.url("/kept"))
+    doomed = await dashboard.stack.endpoint(bearer(key), receiver.url("/doomed"))
+    await sign_in(page, dashboard, key)
+    card = endpoint_card(page, doomed["id"])
+    dialog = page.get_by_role("dialog", name="Delete this endpoint?")
+
+    await card.get_by_role("button", name="Delete").click()
+    await expect(dialog).to_be_visible()
+    await expect(dialog).to_contain_text(receiver.url("/doomed"))
+    await dialog.get_by_role("button", name="Cancel").click()
+
+    await expect(dialog).to_be_hidden()
+    await expect(card).to_be_visible()
+    assert {e["id"] for e in await endpoints(dashboard, key)} == {kept["id"], doomed["id"]}
+
+    await card.get_by_role("button", name="Delete").click()
+    await dialog.get_by_role("button", name="Delete endpoint").click()
+
+    await expect(card).to_have_count(0)
+    await expect(endpoint_card(page, kept["id"])).to_be_visible()
+    assert [e["id"] for e in await endpoints(dashboard, key)] == [kept["id"]]
+
+
+async def test_an_endpoint_can_be_edited_disabled_and_enabled(
+    page: Page, dashboard: Dashboard, receiver: Receiver
+) -> None:
+    key = await dashboard.account()
+    created = await dashboard.stack.endpoint(
+        bearer(key), receiver.url("/edit"), event_types=["peer.joined"]
+    )
+    await sign_in(page, dashboard, key)
+    card = endpoint_card(page, created["id"])
+
+    await card.get_by_role("button", name="Edit").click()
+    await card.get_by_label("Endpoint URL").fill(receiver.url("/edited"))
+    await card.get_by_role("checkbox", name=re.compile(r"^peer\.joined ")).uncheck()
+    await card.get_by_role("checkbox", name=re.compile(r"^peer\.left ")).check()
+    await card.get_by_label("Description (optional)").fill("Attendance")
+    await card.get_by_role("button", name="Save changes").click()
+
+    await expect(card.get_by_role("heading", name=receiver.url("/edited"))).to_be_visible()
+    await expect(card).to_contain_text("Attendance")
+    await expect(card.locator(".chip")).to_have_text(["peer.left"])
+    (changed,) = await endpoints(dashboard, key)
+    assert changed["url"] == receiver.url("/edited")
+    assert changed["event_types"] == ["peer.left"]
+    assert changed["description"] == "Attendance"
+    assert changed["retry_policy"] is None
+
+    await card.get_by_role("button", name="Disable").click()
+    await expect(card.locator(".badge")).to_have_text("Disabled")
+    await expect(card.locator(".disabled-reason")).to_contain_text("disabled by the account")
+    assert (await endpoints(dashboard, key))[0]["disabled"] is True
+
+    await card.get_by_role("button", name="Enable").click()
+    await expect(card.locator(".badge")).to_have_text("Enabled")
+    assert (await endpoints(dashboard, key))[0]["disabled"] is False
+
+
+async def test_the_secret_is_hidden_until_revealed_then_fills_the_snippets_and_can_be_rotated(
+    page: Page, dashboard: Dashboard, receiver: Receiver
+) -> None:
+    key = await dashboard.account()
+    created = await dashboard.stack.endpoint(bearer(key), receiver.url("/secret"))
+    await sign_in(page, dashboard, key)
+    card = endpoint_card(page, created["id"])
+
+    await card.get_by_text("Signing secret and signature verification").click()
+    snippets = card.locator(".snippet pre")
+    await expect(card.locator(".secret-value")).not_to_contain_text(created["secret"])
+    await expect(snippets.nth(0)).to_contain_text('Webhook("whsec_...")')
+    await expect(snippets.nth(0)).to_contain_text("from standardwebhooks.webhooks import Webhook")
+    await expect(snippets.nth(1)).to_contain_text('import { Webhook } from "standardwebhooks";')
+    await expect(snippets.nth(1)).to_contain_text('new Webhook("whsec_...")')
+
+    await card.get_by_role("button", name="Reveal").click()
+    await expect(card.locator(".secret-value")).to_have_text(created["secret"])
+    await expect(snippets.nth(0)).to_contain_text(f'Webhook("{created["secret"]}")')
+    await expect(snippets.nth(1)).to_contain_text(f'new Webhook("{created["secret"]}")')
+
+    await card.get_by_role("button", name="Rotate").click()
+    dialog = page.get_by_role("dialog", name="Rotate the signing secret?")
+    await dialog.get_by_role("button", name="Rotate secret").click()
+    await expect(card.locator(".secret-value")).not_to_have_text(created["secret"])
+    secret = (
+        await dashboard.stack.api.get(f"/v1/endpoints/{created['id']}/secret", headers=bearer(key))
+    ).json()["secret"]
+    assert secret != created["secret"]
+    await expect(card.locator(".secret-value")).to_have_text(secret)
+    await expect(snippets.nth(0)).to_contain_text(secret)
+
+
+async def test_api_data_is_shown_as_text_never_as_markup(
+    page: Page, dashboard: Dashboard, receiver: Receiver
+) -> None:
+    key = await dashboard.account()
+    markup = '<img src="x" onerror="window.injected = true">'
+    await dashboard.stack.endpoint(bearer(key), receiver.url("/escape"), description=markup)
+    event = await dashboard.stack.emit(
+        bearer(key), "room.created", example("room.created", room_name=markup)
+    )
+    await sign_in(page, dashboard, key)
+
+    await expect(page.get_by_text(markup)).to_be_visible()
+    await page.goto(f"{dashboard.url}/deliveries/{event['id']}")
+    await expect(page.locator("#payload")).to_contain_text(markup.replace('"', '\\"'))
+    assert await page.locator("main img").count() == 0
+    assert await page.evaluate("window.injected === undefined")
+
+
+# ---------------------------------------------------------------- deliveries
+
+
+async def test_deliveries_are_filtered_and_paged(
+    page: Page, dashboard: Dashboard, receiver: Receiver
+) -> None:
+    key = await dashboard.account()
+    endpoint = await dashboard.stack.endpoint(
+        bearer(key), receiver.url("/filtered"), event_types=["room.closed"]
+    )
+    closed = await dashboard.stack.emit(bearer(key), "room.closed", example("room.closed"))
+    for _ in range(26):
+        await dashboard.stack.emit(bearer(key), "room.created", example("room.created"))
+    await dashboard.stack.settled(closed["id"])
+    await sign_in(page, dashboard, key)
+    await page.goto(f"{dashboard.url}/deliveries")
+    rows = page.locator("#events-body tr")
+
+    await expect(rows).to_have_count(25)
+    await page.get_by_role("button", name="Load more").click()
+    await expect(rows).to_have_count(27)
+    await expect(page.get_by_role("button", name="Load more")).to_be_hidden()
+
+    await page.get_by_label("Event type").select_option("room.closed")
+    await expect(rows).to_have_count(1)
+    await expect(rows).to_contain_text(closed["id"])
+    await expect(page).to_have_url(re.compile(r"type=room\.closed"))
+
+    await page.get_by_label("Event type").select_option("")
+    await page.get_by_label("Endpoint").select_option(label=receiver.url("/filtered"))
+    await expect(rows).to_have_count(1)
+    await expect(page).to_have_url(re.compile(f"endpoint_id={endpoint['id']}"))
+
+    await page.get_by_label("Delivery status").select_option("failed")
+    await expect(page.get_by_text("No events match these filters.")).to_be_visible()
+    await expect(rows).to_have_count(0)
+
+    await page.get_by_role("button", name="Clear filters").click()
+    await expect(rows).to_have_count(25)
+
+
+# ---------------------------------------------------------------- phone width
+
+
+async def test_at_phone_width_nothing_scrolls_sideways_and_the_main_controls_are_visible(
+    phone: Page, dashboard: Dashboard, receiver: Receiver
+) -> None:
+    key = await dashboard.account()
+    long_path = "/hooks/" + "very-long-segment-" * 8
+    endpoint = await dashboard.stack.endpoint(
+        bearer(key),
+        receiver.url(long_path),
+        event_types=["room.created", "recording.processed", "whiteboard.new_file_saved"],
+        description="A receiver with a very long URL that must wrap on a phone",
+    )
+    event = await dashboard.stack.emit(bearer(key), "room.created", example("room.created"))
+    await dashboard.stack.settled(event["id"])
+    await sign_in(phone, dashboard, key)
+    nav = phone.get_by_role("navigation", name="Main")
+
+    card = endpoint_card(phone, endpoint["id"])
+    await expect(card).to_be_visible()
+    assert await horizontal_overflow(phone) == 0
+    assert await phone.evaluate("document.documentElement.scrollWidth") <= 390
+    for control in (
+        nav.get_by_role("link", name="Webhooks"),
+        nav.get_by_role("link", name="Deliveries"),
+        phone.get_by_role("button", name="Sign out"),
+        phone.get_by_role("button", name="Add endpoint"),
+        card.get_by_role("button", name="Edit"),
+        card.get_by_role("button", name="Send test event"),
+        card.get_by_role("button", name="Delete"),
+    ):
+        await expect(control).to_be_visible()
+        await expect(control).to_be_in_viewport()
+
+    await phone.get_by_role("button", name="Add endpoint").click()
+    await card.get_by_text("Signing secret and signature verification").click()
+    await expect(phone.locator("#add-panel").get_by_label("Endpoint URL")).to_be_visible()
+    assert await horizontal_overflow(phone) == 0
+
+    await nav.get_by_role("link", name="Deliveries").click()
+    row = phone.locator(f'tr[data-event-id="{event["id"]}"]')
+    await expect(row.locator(".badge")).to_have_text("Delivered")
+    await expect(phone.get_by_label("Event type")).to_be_visible()
+    assert await horizontal_overflow(phone) == 0
+
+    await row.get_by_role("link").click()
+    await expect(phone.locator("#attempts-body tr")).to_have_count(1)
+    await expect(phone.get_by_role("button", name="Resend")).to_be_visible()
+    assert await horizontal_overflow(phone) == 0
+
+
+# ---------------------------------------------------------------- newer API parts
+
+
+async def test_the_success_rate_of_the_last_24_hours_is_shown_per_endpoint(
+    page: Page, dashboard: Dashboard, receiver: Receiver
+) -> None:
+    key = await dashboard.account()
+    busy = await dashboard.stack.endpoint(bearer(key), receiver.url("/busy"))
+    idle = await dashboard.stack.endpoint(
+        bearer(key), receiver.url("/idle"), event_types=["recording.failed"]
+    )
+    event = await dashboard.stack.emit(bearer(key), "room.created", example("room.created"))
+    await dashboard.stack.settled(event["id"])
+    listed = {e["id"]: e for e in await endpoints(dashboard, key)}
+    assert listed[busy["id"]]["success_rate_24h"] == 1.0
+    assert listed[busy["id"]]["attempts_24h"] == 1
+    assert listed[idle["id"]]["success_rate_24h"] is None
+
+    await sign_in(page, dashboard, key)
+
+    rate = "dt:text('Success, last 24 h') + dd"
+    await expect(endpoint_card(page, busy["id"]).locator(rate)).to_have_text("100% of 1 attempt")
+    await expect(endpoint_card(page, idle["id"]).locator(rate)).to_have_text("—")
+
+
+async def test_a_test_event_is_sent_and_its_result_shown(
+    page: Page, dashboard: Dashboard, receiver: Receiver
+) -> None:
+    key = await dashboard.account()
+    created = await dashboard.stack.endpoint(bearer(key), receiver.url("/test"))
+    await sign_in(page, dashboard, key)
+    card = endpoint_card(page, created["id"])
+
+    await card.get_by_role("button", name="Send test event").click()
+
+    result = card.locator(".test-result")
+    await expect(result).to_contain_text("Delivered", timeout=20_000)
+    await expect(result).to_contain_text("HTTP 200")
+    await expect(result.get_by_role("link", name="View event")).to_be_visible()
+    assert len(receiver.received("/test")) == 1
+
+
+async def test_an_event_can_be_resent_to_an_endpoint(
+    page: Page, dashboard: Dashboard, receiver: Receiver
+) -> None:
+    key = await dashboard.account()
+    await dashboard.stack.endpoint(bearer(key), receiver.url("/again"))
+    event = await dashboard.stack.emit(bearer(key), "room.created", example("room.created"))
+    await dashboard.stack.settled(event["id"])
+    await sign_in(page, dashboard, key)
+    await page.goto(f"{dashboard.url}/deliveries/{event['id']}")
+    await expect(page.locator("#attempts-body tr")).to_have_count(1)
+
+    await page.get_by_role("button", name="Resend").click()
+
+    await expect(page.locator(".delivery")).to_contain_text("Resend started")
+    await receiver.wait_for("/again", 2)
+    await expect(page.locator("#attempts-body tr")).to_have_count(2, timeout=20_000)
+    assert receiver.received("/again")[1].headers["webhook-id"] == event["id"]
+
+
+async def test_the_event_page_links_to_its_workflow_in_the_temporal_ui(
+    page: Page, dashboard: Dashboard
+) -> None:
+    key = await dashboard.account()
+    event = await dashboard.stack.emit(bearer(key), "room.created", example("room.created"))
+    assert event.get("workflow_url"), "the API does not return workflow_url"
+    await sign_in(page, dashboard, key)
+
+    await page.goto(f"{dashboard.url}/deliveries/{event['id']}")
+
+    link = page.get_by_role("link", name="View workflow in Temporal")
+    await expect(link).to_have_attribute("href", event["workflow_url"])
