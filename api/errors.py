@@ -1,19 +1,59 @@
-"""Domain failures and the HTTP answers they map to, in one place."""
+"""Domain failures and the HTTP answers they map to, in one place.
+
+Every error body has one shape: ``{"code": <machine-readable>, "detail": <text or list>}``.
+``detail`` is a list of ``{"loc", "msg", "type"}`` entries for validation errors (422) and a
+sentence otherwise.
+"""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from http import HTTPStatus
 from typing import Any
 
 from fastapi import FastAPI, Request, status
+from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import OperationalError
+from starlette.exceptions import HTTPException
 
 from core.catalog import DataError
 
 logger = logging.getLogger(__name__)
+
+_CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "conflict",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    422: "validation_error",
+    429: "rate_limited",
+    503: "unavailable",
+}
+
+
+def error_code(status_code: int) -> str:
+    return _CODES.get(status_code) or HTTPStatus(status_code).phrase.lower().replace(" ", "_")
+
+
+def error_response(
+    status_code: int,
+    detail: Any,
+    *,
+    code: str | None = None,
+    headers: Mapping[str, str] | None = None,
+) -> JSONResponse:
+    return JSONResponse(
+        status_code=status_code,
+        content={"code": code or error_code(status_code), "detail": jsonable_encoder(detail)},
+        headers=headers,
+    )
 
 
 class TemporalUnavailableError(Exception):
@@ -44,27 +84,38 @@ def data_errors(problems: Sequence[DataError]) -> RequestValidationError:
     )
 
 
+async def _http_error(_request: Request, error: Exception) -> JSONResponse:
+    assert isinstance(error, HTTPException)
+    return error_response(error.status_code, error.detail, headers=error.headers)
+
+
+async def _validation_error(_request: Request, error: Exception) -> JSONResponse:
+    assert isinstance(error, RequestValidationError)
+    return error_response(status.HTTP_422_UNPROCESSABLE_CONTENT, error.errors())
+
+
 async def _temporal_unavailable(_request: Request, error: Exception) -> JSONResponse:
     logger.warning("temporal unavailable: %s", error)
-    return JSONResponse(
-        status_code=status.HTTP_503_SERVICE_UNAVAILABLE,
-        content={
-            "detail": "the workflow service (Temporal) is unavailable; the event was not accepted, "
-            "retry later"
-        },
+    return error_response(
+        status.HTTP_503_SERVICE_UNAVAILABLE,
+        "the workflow service (Temporal) is unavailable; the event was not accepted, retry later",
+        code="temporal_unavailable",
         headers={"Retry-After": "5"},
     )
 
 
 async def _store_unavailable(_request: Request, error: Exception) -> JSONResponse:
     logger.warning("store unavailable: %s", error)
-    return JSONResponse(
-        status_code=status.HTTP_503_SERVICE_UNAVAILABLE,
-        content={"detail": "the store is unavailable, nothing was changed; retry shortly"},
+    return error_response(
+        status.HTTP_503_SERVICE_UNAVAILABLE,
+        "the store is unavailable, nothing was changed; retry shortly",
+        code="store_unavailable",
         headers={"Retry-After": "5"},
     )
 
 
 def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(HTTPException, _http_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(TemporalUnavailableError, _temporal_unavailable)
     app.add_exception_handler(OperationalError, _store_unavailable)

@@ -10,6 +10,7 @@ from fastapi import FastAPI
 from temporalio.client import Client
 
 from api.errors import install_error_handlers
+from api.limits import BodySizeLimit
 from api.routes import accounts, dashboard, endpoints, event_types, events
 from core import store
 from core.config import Settings, get_settings
@@ -42,6 +43,7 @@ def create_app(settings: Settings | None = None, *, temporal: Client | None = No
         lifespan=lifespan,
     )
     install_error_handlers(app)
+    app.add_middleware(BodySizeLimit)
     for module in (accounts, endpoints, event_types, events, dashboard):
         app.include_router(module.router)
 

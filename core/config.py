@@ -39,6 +39,9 @@ class Settings(BaseSettings):
     temporal_rpc_timeout_seconds: float = 5.0
 
     log_level: str = "INFO"
+    max_body_bytes: int = 256 * 1024
+    emit_rate_per_second: float = 500.0
+    emit_burst: int = 1000
     worker_max_concurrent_activities: int = 200
 
     delivery_connect_timeout_seconds: float = 15.0

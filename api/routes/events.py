@@ -4,10 +4,11 @@ import logging
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Header, HTTPException, Query, Response, status
+from fastapi import APIRouter, Depends, Header, HTTPException, Query, Response, status
 
 from api.deps import CurrentAccount, SessionDep
 from api.errors import data_errors, field_error
+from api.limits import enforce_emit_rate
 from api.routes.pages import Cursor, PageSize, attempts_page
 from api.starter import StarterDep, WorkflowStarter
 from core import store
@@ -61,7 +62,12 @@ def _public(event: Event, deliveries: list[Delivery], starter: WorkflowStarter) 
     "",
     status_code=status.HTTP_202_ACCEPTED,
     summary="Emit an event to every endpoint subscribed to its type",
-    responses={503: {"description": "Temporal is unreachable; the event was not accepted"}},
+    dependencies=[Depends(enforce_emit_rate)],
+    responses={
+        413: {"description": "The body is larger than the configured limit"},
+        429: {"description": "The account emits faster than its rate limit; see Retry-After"},
+        503: {"description": "Temporal is unreachable; the event was not accepted"},
+    },
 )
 async def emit_event(
     body: EventCreate,

@@ -1,0 +1,213 @@
+// Deliveries: recent events and their state per endpoint, filtered, a page at a time.
+
+import { api, segment, withQuery } from "./api.js";
+import {
+  busy,
+  byId,
+  cell,
+  errorMessage,
+  fill,
+  h,
+  say,
+  statusBadge,
+  timeElement,
+  urlText,
+} from "./dom.js";
+import { signedInPage } from "./layout.js";
+
+const PAGE_SIZE = 25;
+const FILTERS = ["type", "status", "endpoint_id"];
+const REFRESH_MS = 3000;
+const TEST_EVENT_TYPE = "webhook.test";
+
+const state = {
+  endpoints: new Map(), // id -> endpoint
+  events: [],
+  nextCursor: null,
+  pages: 0,
+  refreshTimer: null,
+};
+
+const form = byId("filters");
+
+function filters() {
+  const values = {};
+  for (const name of FILTERS) values[name] = form.elements[name].value;
+  return values;
+}
+
+function endpointLabel(endpointId) {
+  const endpoint = state.endpoints.get(endpointId);
+  return endpoint ? urlText(endpoint.url) : `${endpointId} (deleted)`;
+}
+
+function eventRow(event) {
+  const deliveries = event.deliveries.length
+    ? h(
+        "ul",
+        { class: "delivery-summary" },
+        event.deliveries.map((delivery) =>
+          h(
+            "li",
+            {},
+            statusBadge(delivery.status),
+            h("span", { class: "delivery-endpoint mono" }, endpointLabel(delivery.endpoint_id)),
+            h(
+              "span",
+              { class: "muted delivery-attempts" },
+              `${delivery.attempts} attempt${delivery.attempts === 1 ? "" : "s"}`,
+            ),
+          ),
+        ),
+      )
+    : h("span", { class: "muted" }, "No endpoint subscribed");
+  return h(
+    "tr",
+    { "data-event-id": event.id },
+    cell("Time", {}, timeElement(event.created_at)),
+    cell(
+      "Event",
+      {},
+      h(
+        "a",
+        { class: "event-link", href: `/deliveries/${segment(event.id)}` },
+        h("span", { class: "event-type mono" }, event.type),
+        h("span", { class: "event-id mono" }, event.id),
+      ),
+    ),
+    cell("Deliveries", {}, deliveries),
+  );
+}
+
+function render() {
+  const empty = state.events.length === 0;
+  byId("events-table").hidden = empty;
+  byId("events-empty").hidden = !empty;
+  const filtered = Object.values(filters()).some(Boolean);
+  byId("events-empty-text").textContent = filtered
+    ? "No events match these filters."
+    : "No events yet.";
+  byId("events-empty-hint").hidden = filtered;
+  fill(byId("events-body"), state.events.map(eventRow));
+  byId("load-more").hidden = !state.nextCursor;
+}
+
+function page(cursor) {
+  return api("GET", withQuery("/v1/events", { ...filters(), limit: PAGE_SIZE, cursor }));
+}
+
+/** Still moving: worth looking again in a moment. */
+function unsettled(events) {
+  const soon = Date.now() + 15000;
+  return events.some((event) =>
+    event.deliveries.some(
+      (delivery) =>
+        delivery.status === "pending" ||
+        (delivery.status === "delivering" &&
+          delivery.next_attempt_at &&
+          new Date(delivery.next_attempt_at).getTime() <= soon),
+    ),
+  );
+}
+
+function scheduleRefresh() {
+  clearTimeout(state.refreshTimer);
+  // Only the first page refreshes by itself, so "Load more" never loses its place.
+  if (state.pages === 1 && unsettled(state.events)) {
+    state.refreshTimer = setTimeout(() => load({ quiet: true }), REFRESH_MS);
+  }
+}
+
+async function load({ quiet = false } = {}) {
+  clearTimeout(state.refreshTimer);
+  if (!quiet) byId("events-loading").hidden = false;
+  try {
+    const answer = await page(null);
+    say(byId("page-error"), "");
+    const changed = JSON.stringify(answer.data) !== JSON.stringify(state.events);
+    state.events = answer.data;
+    state.nextCursor = answer.next_cursor;
+    state.pages = 1;
+    if (changed || !quiet) render();
+  } catch (error) {
+    say(byId("page-error"), `Could not load events: ${errorMessage(error)}`);
+  } finally {
+    byId("events-loading").hidden = true;
+  }
+  scheduleRefresh();
+}
+
+async function loadMore() {
+  const button = byId("load-more");
+  const error = byId("load-more-error");
+  say(error, "");
+  clearTimeout(state.refreshTimer);
+  try {
+    const answer = await busy(button, "Loading…", () => page(state.nextCursor));
+    state.events = [...state.events, ...answer.data];
+    state.nextCursor = answer.next_cursor;
+    state.pages += 1;
+    render();
+  } catch (failure) {
+    say(error, errorMessage(failure));
+  }
+}
+
+function keepFiltersInAddress() {
+  history.replaceState(null, "", withQuery(location.pathname, filters()));
+}
+
+function fillFilterOptions(catalog, endpoints) {
+  const params = new URLSearchParams(location.search);
+  const typeSelect = form.elements.type;
+  for (const eventType of catalog) {
+    typeSelect.append(h("option", { value: eventType.name }, eventType.name));
+  }
+  typeSelect.append(h("option", { value: TEST_EVENT_TYPE }, `${TEST_EVENT_TYPE} (test events)`));
+  const endpointSelect = form.elements.endpoint_id;
+  for (const endpoint of endpoints) {
+    endpointSelect.append(h("option", { value: endpoint.id }, endpoint.url));
+  }
+  const wanted = params.get("endpoint_id");
+  if (wanted && !state.endpoints.has(wanted)) {
+    endpointSelect.append(h("option", { value: wanted }, `${wanted} (deleted)`));
+  }
+  for (const name of FILTERS) {
+    const select = form.elements[name];
+    const value = params.get(name) || "";
+    if ([...select.options].some((option) => option.value === value)) select.value = value;
+  }
+}
+
+async function start() {
+  if (!signedInPage()) return;
+  try {
+    const [endpoints, catalog] = await Promise.all([
+      api("GET", "/v1/endpoints"),
+      api("GET", "/v1/event-types"),
+    ]);
+    state.endpoints = new Map(endpoints.data.map((endpoint) => [endpoint.id, endpoint]));
+    fillFilterOptions(catalog.data, endpoints.data);
+  } catch (error) {
+    byId("events-loading").hidden = true;
+    say(byId("page-error"), `Could not load your endpoints: ${errorMessage(error)}`);
+    return;
+  }
+  form.addEventListener("change", () => {
+    keepFiltersInAddress();
+    load();
+  });
+  form.addEventListener("reset", () => {
+    // After the browser has put the selects back.
+    setTimeout(() => {
+      keepFiltersInAddress();
+      load();
+    });
+  });
+  form.addEventListener("submit", (event) => event.preventDefault());
+  byId("refresh").addEventListener("click", () => load());
+  byId("load-more").addEventListener("click", loadMore);
+  await load();
+}
+
+start();

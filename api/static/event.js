@@ -1,0 +1,273 @@
+// One event: its payload, its delivery to each endpoint, every attempt, resending.
+
+import { api, segment, withQuery } from "./api.js";
+import {
+  busy,
+  cell,
+  byId,
+  copyWithFeedback,
+  errorMessage,
+  fill,
+  formatDuration,
+  formatTime,
+  h,
+  say,
+  statusBadge,
+  timeElement,
+  urlText,
+} from "./dom.js";
+import { signedInPage } from "./layout.js";
+
+const eventId = byId("event-head").dataset.eventId;
+const REFRESH_MS = 2000;
+const ATTEMPTS_PAGE = 50;
+const RESPONSE_EXCERPT = 160;
+
+const state = {
+  event: null,
+  endpoints: new Map(),
+  endpointsKnown: false,
+  attempts: [],
+  attemptsCursor: null,
+  resendNotes: new Map(), // endpoint id -> what the last resend said
+  refreshTimer: null,
+};
+
+function endpointLabel(endpointId) {
+  const endpoint = state.endpoints.get(endpointId);
+  return endpoint ? urlText(endpoint.url) : `${endpointId} (deleted)`;
+}
+
+/** Links only to http(s) addresses. */
+function safeHref(url) {
+  try {
+    const parsed = new URL(url, location.href);
+    return parsed.protocol === "http:" || parsed.protocol === "https:" ? parsed.href : null;
+  } catch {
+    return null;
+  }
+}
+
+function workflowLink(href, text) {
+  return h("a", { href, target: "_blank", rel: "noopener noreferrer" }, text);
+}
+
+function renderHead(event) {
+  document.title = `${event.type} · Deliveries · Teachstack Webhooks`;
+  byId("event-title").textContent = event.type;
+  fill(byId("event-meta"), event.id, " · emitted ", timeElement(event.created_at));
+  const link = byId("workflow-link");
+  const href = event.workflow_url ? safeHref(event.workflow_url) : null;
+  link.hidden = !href;
+  if (href) link.href = href;
+  else link.removeAttribute("href");
+}
+
+function fact(term, ...details) {
+  return h("div", { class: "fact" }, h("dt", {}, term), h("dd", {}, ...details));
+}
+
+function deliveryItem(delivery) {
+  const note = state.resendNotes.get(delivery.endpoint_id);
+  const noteBox = h(
+    "p",
+    { class: note?.error ? "action-error" : "notice", role: "status", hidden: !note },
+    note?.text,
+    note?.workflowUrl ? [" ", workflowLink(note.workflowUrl, "View its workflow")] : null,
+  );
+  let resend;
+  if (state.endpointsKnown && !state.endpoints.has(delivery.endpoint_id)) {
+    resend = h("span", { class: "muted" }, "Endpoint deleted");
+  } else {
+    resend = h(
+      "button",
+      {
+        type: "button",
+        class: "button button-small",
+        "aria-describedby": `delivery-${delivery.endpoint_id}`,
+      },
+      "Resend",
+    );
+    resend.addEventListener("click", () => resendTo(delivery.endpoint_id, resend));
+  }
+  return h(
+    "li",
+    { class: "delivery", "data-endpoint-id": delivery.endpoint_id },
+    h(
+      "div",
+      { class: "delivery-head" },
+      statusBadge(delivery.status),
+      h(
+        "span",
+        { class: "delivery-endpoint mono", id: `delivery-${delivery.endpoint_id}` },
+        endpointLabel(delivery.endpoint_id),
+      ),
+      resend,
+    ),
+    h(
+      "dl",
+      { class: "facts" },
+      fact("Attempts", String(delivery.attempts)),
+      fact(
+        "Last status",
+        delivery.last_status_code == null ? "—" : `HTTP ${delivery.last_status_code}`,
+      ),
+      delivery.delivered_at ? fact("Delivered", timeElement(delivery.delivered_at)) : null,
+      delivery.status === "delivering" && delivery.next_attempt_at
+        ? fact("Next attempt", timeElement(delivery.next_attempt_at))
+        : null,
+      fact("Retry policy", delivery.retry_policy),
+    ),
+    delivery.last_error ? h("p", { class: "delivery-error" }, delivery.last_error) : null,
+    noteBox,
+  );
+}
+
+function responseCell(attempt) {
+  const body = attempt.response_body || "";
+  const excerpt = body.length > RESPONSE_EXCERPT ? `${body.slice(0, RESPONSE_EXCERPT)}…` : body;
+  return [
+    attempt.error ? h("p", { class: "attempt-error" }, attempt.error) : null,
+    excerpt ? h("code", { class: "excerpt", title: body }, excerpt) : null,
+    !attempt.error && !excerpt ? h("span", { class: "muted" }, "Empty") : null,
+  ];
+}
+
+const OUTCOMES = { succeeded: "delivered", failed: "failed", gone: "failed" };
+
+function attemptRow(attempt) {
+  return h(
+    "tr",
+    { "data-attempt-id": attempt.id },
+    cell("Time", {}, timeElement(attempt.started_at)),
+    cell("Endpoint", {}, h("span", { class: "mono break" }, endpointLabel(attempt.endpoint_id))),
+    cell("Attempt", {}, `#${attempt.attempt}`),
+    cell(
+      "Status",
+      { class: "attempt-status" },
+      attempt.status_code == null
+        ? h("span", { class: "muted" }, "No answer")
+        : h(
+            "span",
+            { class: `status-code ${OUTCOMES[attempt.outcome] === "delivered" ? "ok" : "bad"}` },
+            String(attempt.status_code),
+          ),
+      attempt.outcome === "gone" ? h("span", { class: "muted" }, " gone") : null,
+    ),
+    cell("Duration", {}, formatDuration(attempt.duration_ms)),
+    cell("Response", { class: "attempt-response" }, responseCell(attempt)),
+  );
+}
+
+function render() {
+  const event = state.event;
+  renderHead(event);
+  byId("deliveries-empty").hidden = event.deliveries.length > 0;
+  fill(byId("delivery-list"), event.deliveries.map(deliveryItem));
+  byId("attempts-empty").hidden = state.attempts.length > 0;
+  byId("attempts-table").hidden = state.attempts.length === 0;
+  fill(byId("attempts-body"), state.attempts.map(attemptRow));
+  byId("attempts-more").hidden = !state.attemptsCursor;
+  byId("payload").textContent = JSON.stringify(event.data, null, 2);
+  byId("event-loading").hidden = true;
+  byId("event-body").hidden = false;
+}
+
+function unsettled(event) {
+  const soon = Date.now() + 15000;
+  return event.deliveries.some(
+    (delivery) =>
+      delivery.status === "pending" ||
+      (delivery.status === "delivering" &&
+        delivery.next_attempt_at &&
+        new Date(delivery.next_attempt_at).getTime() <= soon),
+  );
+}
+
+async function load({ quiet = false } = {}) {
+  clearTimeout(state.refreshTimer);
+  try {
+    const [event, attempts] = await Promise.all([
+      api("GET", `/v1/events/${segment(eventId)}`),
+      api("GET", withQuery(`/v1/events/${segment(eventId)}/attempts`, { limit: ATTEMPTS_PAGE })),
+    ]);
+    const changed =
+      JSON.stringify([event, attempts.data]) !== JSON.stringify([state.event, state.attempts]);
+    state.event = event;
+    // A refresh replaces the first page; older pages loaded meanwhile are dropped.
+    state.attempts = attempts.data;
+    state.attemptsCursor = attempts.next_cursor;
+    say(byId("page-error"), "");
+    if (changed || !quiet) render();
+  } catch (error) {
+    byId("event-loading").hidden = true;
+    const text =
+      error.status === 404
+        ? "This event does not exist, or belongs to another account."
+        : `Could not load the event: ${errorMessage(error)}`;
+    say(byId("page-error"), text);
+    return;
+  }
+  if (unsettled(state.event)) {
+    state.refreshTimer = setTimeout(() => load({ quiet: true }), REFRESH_MS);
+  }
+}
+
+async function loadOlderAttempts() {
+  const button = byId("attempts-more");
+  const error = byId("attempts-more-error");
+  say(error, "");
+  try {
+    const answer = await busy(button, "Loading…", () =>
+      api(
+        "GET",
+        withQuery(`/v1/events/${segment(eventId)}/attempts`, {
+          limit: ATTEMPTS_PAGE,
+          cursor: state.attemptsCursor,
+        }),
+      ),
+    );
+    state.attempts = [...state.attempts, ...answer.data];
+    state.attemptsCursor = answer.next_cursor;
+    render();
+  } catch (failure) {
+    say(error, errorMessage(failure));
+  }
+}
+
+async function resendTo(endpointId, button) {
+  try {
+    const accepted = await busy(button, "Resending…", () =>
+      api("POST", `/v1/events/${segment(eventId)}/resend`, { body: { endpoint_id: endpointId } }),
+    );
+    state.resendNotes.set(endpointId, {
+      text: `Resend started at ${formatTime(new Date().toISOString())}.`,
+      workflowUrl: accepted?.workflow_url ? safeHref(accepted.workflow_url) : null,
+    });
+  } catch (error) {
+    state.resendNotes.set(endpointId, { text: `Not resent: ${errorMessage(error)}`, error: true });
+  }
+  render();
+  await load({ quiet: true });
+  document
+    .querySelector(`.delivery[data-endpoint-id="${CSS.escape(endpointId)}"] button`)
+    ?.focus();
+}
+
+async function start() {
+  if (!signedInPage()) return;
+  try {
+    const endpoints = await api("GET", "/v1/endpoints");
+    state.endpoints = new Map(endpoints.data.map((endpoint) => [endpoint.id, endpoint]));
+    state.endpointsKnown = true;
+  } catch {
+    // Without the endpoint list the page still works, naming endpoints by id.
+  }
+  byId("refresh").addEventListener("click", () => load());
+  byId("attempts-more").addEventListener("click", loadOlderAttempts);
+  const copy = byId("copy-payload");
+  copy.addEventListener("click", () => copyWithFeedback(copy, byId("payload").textContent));
+  await load();
+}
+
+start();
