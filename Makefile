@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: install run lint test format clean-data
+.PHONY: install run lint test chaos format clean-data
 
 install: $(VENV)/.installed
 
@@ -25,6 +25,10 @@ lint: install
 
 test: install lint
 	$(BIN)/python -m pytest
+
+# The fault tests alone: workers, Temporal, a receiver and PostgreSQL killed mid-burst.
+chaos: install
+	$(BIN)/python -m pytest -m chaos tests/chaos
 
 format: install
 	$(BIN)/ruff format .

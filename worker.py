@@ -79,6 +79,19 @@ def build_worker(
     )
 
 
+async def connect_when_reachable(settings: Settings) -> Client:
+    """Connect to Temporal, waiting for it if it is down: a worker that starts first, or
+    while Temporal restarts, should begin working when Temporal is back, not exit."""
+    delay = 1.0
+    while True:
+        try:
+            return await Client.connect(**settings.temporal_connect_config())
+        except RuntimeError as error:
+            logger.warning("Temporal is unreachable (%s); retrying in %.0f s", error, delay)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 30.0)
+
+
 async def main() -> None:
     try:
         settings = get_settings()
@@ -90,7 +103,7 @@ async def main() -> None:
     )
     engine = store.create_engine(settings.database_url)
     await store.create_schema(engine)
-    client = await Client.connect(**settings.temporal_connect_config())
+    client = await connect_when_reachable(settings)
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

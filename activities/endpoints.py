@@ -42,6 +42,10 @@ class EndpointActivities:
                 raise ApplicationError(
                     f"event {request.event_id} does not exist", non_retryable=True
                 )
+            if not event.workflow_started:
+                # The API could not record the start (its store was down); this workflow
+                # is the proof that the event was accepted.
+                await store.mark_workflow_started(session, event=event)
             if request.endpoint_ids is None:
                 endpoints = await store.subscribed_endpoints(
                     session, account_id=request.account_id, event_type=request.event_type

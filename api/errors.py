@@ -16,7 +16,7 @@ from fastapi import FastAPI, Request, status
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import InterfaceError, OperationalError
 from starlette.exceptions import HTTPException
 
 from core.catalog import DataError
@@ -114,8 +114,32 @@ async def _store_unavailable(_request: Request, error: Exception) -> JSONRespons
     )
 
 
+def _lost_store(error: BaseException | None) -> bool:
+    """Whether the store's connection failing is what this error comes down to."""
+    while error is not None:
+        if isinstance(error, OperationalError | InterfaceError):
+            return True
+        error = error.__cause__ or error.__context__
+    return False
+
+
+async def _unexpected(request: Request, error: Exception) -> JSONResponse:
+    if _lost_store(error):
+        # e.g. a session that must be rolled back because its connection broke mid-flush.
+        return await _store_unavailable(request, error)
+    logger.exception("unexpected error on %s %s", request.method, request.url.path)
+    return error_response(
+        status.HTTP_500_INTERNAL_SERVER_ERROR,
+        "an unexpected error occurred; it has been logged",
+        code="internal_error",
+    )
+
+
 def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(HTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(TemporalUnavailableError, _temporal_unavailable)
+    # A lost connection surfaces as several DBAPIError kinds depending on when it broke.
     app.add_exception_handler(OperationalError, _store_unavailable)
+    app.add_exception_handler(InterfaceError, _store_unavailable)
+    app.add_exception_handler(Exception, _unexpected)

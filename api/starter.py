@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Annotated, Any
 from urllib.parse import quote
 
 from fastapi import Depends
+from sqlalchemy.exc import DBAPIError
 from sqlmodel.ext.asyncio.session import AsyncSession
 from temporalio.client import Client, WorkflowHandle
 from temporalio.common import (
@@ -33,6 +35,8 @@ from core.contracts import (
 )
 from core.models import Event
 from workflows.event import EventWorkflow
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -61,8 +65,15 @@ class WorkflowStarter:
                 await session.delete(event)
                 await session.commit()
             raise
-        await store.mark_workflow_started(session, event=event)
-        await session.commit()
+        try:
+            await store.mark_workflow_started(session, event=event)
+            await session.commit()
+        except DBAPIError as error:
+            # The workflow exists, so the event is durable and will be delivered; its first
+            # activity marks it accepted once the store is back. Refusing now would invite
+            # the caller to emit it twice.
+            logger.warning("event %s accepted; marking it failed for now: %s", event.id, error)
+            await session.rollback()
 
     async def start(
         self,

@@ -38,14 +38,14 @@ class Answer:
 class Receiver:
     """Each path answers from its queue of scripted answers, then with its default answer."""
 
-    def __init__(self) -> None:
+    def __init__(self, port: int = 0) -> None:
         self.requests: list[Received] = []
         self._scripts: dict[str, deque[Answer]] = defaultdict(deque)
         self._defaults: dict[str, Answer] = {}
         self._lock = threading.Lock()
         self._socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self._socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self._socket.bind(("127.0.0.1", 0))
+        self._socket.bind(("127.0.0.1", port))
         self.port: int = self._socket.getsockname()[1]
         config = uvicorn.Config(
             self._app, interface="asgi3", log_level="warning", lifespan="off", access_log=False

@@ -26,7 +26,7 @@ with workflow.unsafe.imports_passed_through():
     )
 
 # Store lookups and bookkeeping retry until the store is back; only deliveries give up.
-_STORE_TIMEOUT = timedelta(seconds=30)
+_STORE_TIMEOUT = timedelta(seconds=15)
 _STORE_RETRY = RetryPolicy(maximum_interval=timedelta(seconds=30))
 
 

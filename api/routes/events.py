@@ -116,8 +116,10 @@ async def emit_event(
 
     await starter.accept(session, event, new=not replayed)
 
-    if replayed:
-        response.headers["Idempotent-Replayed"] = "true"
+    if not replayed:
+        # A new event's deliveries are recorded by its workflow, an instant from now.
+        return _public(event, [], starter)
+    response.headers["Idempotent-Replayed"] = "true"
     deliveries = await store.deliveries_of(session, event_ids=[event.id])
     return _public(event, deliveries[event.id], starter)
 

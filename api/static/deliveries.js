@@ -26,6 +26,7 @@ const state = {
   nextCursor: null,
   pages: 0,
   refreshTimer: null,
+  generation: 0, // counts list requests, so a late answer to an older one is dropped
 };
 
 const form = byId("filters");
@@ -120,9 +121,13 @@ function scheduleRefresh() {
 
 async function load({ quiet = false } = {}) {
   clearTimeout(state.refreshTimer);
+  // Filters change faster than answers come: only the latest request's answer is shown.
+  state.generation += 1;
+  const generation = state.generation;
   if (!quiet) byId("events-loading").hidden = false;
   try {
     const answer = await page(null);
+    if (generation !== state.generation) return;
     say(byId("page-error"), "");
     const changed = JSON.stringify(answer.data) !== JSON.stringify(state.events);
     state.events = answer.data;
@@ -130,9 +135,10 @@ async function load({ quiet = false } = {}) {
     state.pages = 1;
     if (changed || !quiet) render();
   } catch (error) {
+    if (generation !== state.generation) return;
     say(byId("page-error"), `Could not load events: ${errorMessage(error)}`);
   } finally {
-    byId("events-loading").hidden = true;
+    if (generation === state.generation) byId("events-loading").hidden = true;
   }
   scheduleRefresh();
 }
@@ -142,8 +148,10 @@ async function loadMore() {
   const error = byId("load-more-error");
   say(error, "");
   clearTimeout(state.refreshTimer);
+  const generation = state.generation;
   try {
     const answer = await busy(button, "Loading…", () => page(state.nextCursor));
+    if (generation !== state.generation) return;
     state.events = [...state.events, ...answer.data];
     state.nextCursor = answer.next_cursor;
     state.pages += 1;

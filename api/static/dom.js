@@ -103,6 +103,7 @@ export function say(node, text) {
 /** Disable a button while `work` runs, with a label saying what is happening. */
 export async function busy(button, label, work) {
   const original = button.textContent;
+  const hadFocus = document.activeElement === button;
   button.disabled = true;
   button.setAttribute("aria-busy", "true");
   button.textContent = label;
@@ -112,6 +113,10 @@ export async function busy(button, label, work) {
     button.disabled = false;
     button.removeAttribute("aria-busy");
     button.textContent = original;
+    // Disabling dropped the focus to the page; give it back unless it moved on.
+    if (hadFocus && (!document.activeElement || document.activeElement === document.body)) {
+      button.focus();
+    }
   }
 }
 

@@ -29,7 +29,10 @@ const state = {
   endpointsKnown: false,
   attempts: [],
   attemptsCursor: null,
+  olderLoaded: false,
+  generation: 0, // counts loads, so a late answer to an older one is dropped
   resendNotes: new Map(), // endpoint id -> what the last resend said
+  resends: new Map(), // endpoint id -> { newest: attempt id before the resend, until: ms }
   refreshTimer: null,
 };
 
@@ -184,22 +187,45 @@ function unsettled(event) {
   );
 }
 
+function newestAttemptId(endpointId) {
+  return state.attempts.find((attempt) => attempt.endpoint_id === endpointId)?.id ?? null;
+}
+
+/** A resend is awaited until its first attempt shows up, for a minute at most. */
+function awaitingResend() {
+  for (const [endpointId, watch] of state.resends) {
+    if (Date.now() > watch.until || newestAttemptId(endpointId) !== watch.newest) {
+      state.resends.delete(endpointId);
+    }
+  }
+  return state.resends.size > 0;
+}
+
 async function load({ quiet = false } = {}) {
   clearTimeout(state.refreshTimer);
+  state.generation += 1;
+  const generation = state.generation;
   try {
     const [event, attempts] = await Promise.all([
       api("GET", `/v1/events/${segment(eventId)}`),
       api("GET", withQuery(`/v1/events/${segment(eventId)}/attempts`, { limit: ATTEMPTS_PAGE })),
     ]);
+    if (generation !== state.generation) return; // a later load is under way
     const changed =
       JSON.stringify([event, attempts.data]) !== JSON.stringify([state.event, state.attempts]);
     state.event = event;
-    // A refresh replaces the first page; older pages loaded meanwhile are dropped.
-    state.attempts = attempts.data;
-    state.attemptsCursor = attempts.next_cursor;
+    if (state.olderLoaded) {
+      // New attempts come first; the older pages already shown stay below them.
+      const fresh = new Set(attempts.data.map((attempt) => attempt.id));
+      state.attempts = [...attempts.data, ...state.attempts.filter((a) => !fresh.has(a.id))];
+    } else {
+      state.attempts = attempts.data;
+      state.attemptsCursor = attempts.next_cursor;
+    }
     say(byId("page-error"), "");
     if (changed || !quiet) render();
   } catch (error) {
+    if (generation !== state.generation) return;
     byId("event-loading").hidden = true;
     const text =
       error.status === 404
@@ -208,7 +234,7 @@ async function load({ quiet = false } = {}) {
     say(byId("page-error"), text);
     return;
   }
-  if (unsettled(state.event)) {
+  if (unsettled(state.event) || awaitingResend()) {
     state.refreshTimer = setTimeout(() => load({ quiet: true }), REFRESH_MS);
   }
 }
@@ -229,6 +255,7 @@ async function loadOlderAttempts() {
     );
     state.attempts = [...state.attempts, ...answer.data];
     state.attemptsCursor = answer.next_cursor;
+    state.olderLoaded = true;
     render();
   } catch (failure) {
     say(error, errorMessage(failure));
@@ -236,6 +263,7 @@ async function loadOlderAttempts() {
 }
 
 async function resendTo(endpointId, button) {
+  const watch = { newest: newestAttemptId(endpointId), until: Date.now() + 60000 };
   try {
     const accepted = await busy(button, "Resending…", () =>
       api("POST", `/v1/events/${segment(eventId)}/resend`, { body: { endpoint_id: endpointId } }),
@@ -244,6 +272,7 @@ async function resendTo(endpointId, button) {
       text: `Resend started at ${formatTime(new Date().toISOString())}.`,
       workflowUrl: accepted?.workflow_url ? safeHref(accepted.workflow_url) : null,
     });
+    state.resends.set(endpointId, watch);
   } catch (error) {
     state.resendNotes.set(endpointId, { text: `Not resent: ${errorMessage(error)}`, error: true });
   }

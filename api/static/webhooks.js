@@ -48,8 +48,9 @@ function successRate(endpoint) {
   if (typeof rate !== "number") {
     return h("span", { class: "muted", title: "No attempts in the last 24 hours" }, "—");
   }
-  const percent = rate * 100;
-  const shown = Number.isInteger(percent) ? `${percent}%` : `${percent.toFixed(1)}%`;
+  // One decimal at most, and never "100%" while any attempt failed.
+  const percent = Math.round(rate * 1000) / 10;
+  const shown = `${rate < 1 && percent === 100 ? 99.9 : percent}%`;
   const level = rate >= 0.95 ? "good" : rate >= 0.8 ? "fair" : "poor";
   const attempts = endpoint.attempts_24h;
   return h(
@@ -120,9 +121,9 @@ function endpointCard(endpoint) {
       ? h(
           "p",
           { class: "disabled-reason" },
-          "Disabled ",
+          "Disabled since ",
           timeElement(endpoint.disabled_at),
-          endpoint.disabled_reason ? `: ${endpoint.disabled_reason}` : "",
+          endpoint.disabled_reason ? ` (${endpoint.disabled_reason})` : "",
           ". No events are sent to it until it is enabled.",
         )
       : null,
@@ -180,12 +181,13 @@ const RATE_FIELDS = ["attempts_24h", "success_rate_24h"];
 /** Keep a changed endpoint; its rate stays as last listed, which a change does not recount. */
 function remember(endpoint) {
   const index = state.endpoints.findIndex((known) => known.id === endpoint.id);
-  const merged = { ...endpoint };
-  if (index >= 0) {
-    for (const field of RATE_FIELDS) merged[field] = state.endpoints[index][field];
+  if (index < 0) {
+    state.endpoints.push(endpoint);
+    return endpoint;
   }
-  if (index >= 0) state.endpoints[index] = merged;
-  else state.endpoints.push(merged);
+  const merged = { ...endpoint };
+  for (const field of RATE_FIELDS) merged[field] = state.endpoints[index][field];
+  state.endpoints[index] = merged;
   return merged;
 }
 
@@ -309,12 +311,45 @@ async function sendTest(endpoint, button, resultNode) {
   }
   state.testResults.set(endpoint.id, result);
   renderTestResult(resultNode, result);
+  if (result.answer) await recount(endpoint.id);
+}
+
+/** Read an endpoint again for its 24-hour rate, which a test event just changed. */
+async function recount(endpointId) {
+  let fresh;
+  try {
+    fresh = await api("GET", `/v1/endpoints/${segment(endpointId)}`);
+  } catch {
+    return; // the rate shown stays as it was
+  }
+  const index = state.endpoints.findIndex((known) => known.id === endpointId);
+  if (index < 0) return;
+  state.endpoints[index] = fresh;
+  const card = list.querySelector(`[data-endpoint-id="${CSS.escape(endpointId)}"]`);
+  // Not while it is being edited: the form would be lost.
+  if (card && !card.querySelector("form")) {
+    const focused = card.contains(document.activeElement);
+    replaceCard(fresh, { focus: focused ? ".actions button:nth-child(3)" : null });
+  }
 }
 
 // ---------------------------------------------------------------- secret and snippets
 
 function maskedSecret() {
   return `whsec_${"•".repeat(24)}`;
+}
+
+/** After a rotation, deliveries carry a signature for the previous secret for a while. */
+function graceNote(endpoint) {
+  const until = endpoint.previous_secret_expires_at;
+  if (!until || new Date(until).getTime() <= Date.now()) return null;
+  return h(
+    "p",
+    { class: "hint" },
+    "The previous secret also signs deliveries until ",
+    timeElement(until),
+    ".",
+  );
 }
 
 function secretPanel(endpoint) {
@@ -334,7 +369,6 @@ function secretPanel(endpoint) {
     fill(python, pythonSnippet(shown));
     fill(javascript, javascriptSnippet(shown));
     revealButton.textContent = shown ? "Hide" : "Reveal";
-    revealButton.setAttribute("aria-pressed", shown ? "true" : "false");
   };
   const fetchSecret = async () => {
     const known = state.secrets.get(endpoint.id);
@@ -345,12 +379,7 @@ function secretPanel(endpoint) {
 
   const revealButton = h(
     "button",
-    {
-      type: "button",
-      class: "button button-small",
-      "aria-pressed": secret ? "true" : "false",
-      "aria-controls": secretId,
-    },
+    { type: "button", class: "button button-small", "aria-controls": secretId },
     secret ? "Hide" : "Reveal",
   );
   revealButton.addEventListener("click", async () => {
@@ -397,8 +426,10 @@ function secretPanel(endpoint) {
       const rotated = await busy(rotateButton, "Rotating…", () =>
         api("POST", `/v1/endpoints/${segment(endpoint.id)}/rotate-secret`),
       );
-      state.secrets.set(endpoint.id, rotated.secret);
-      show(rotated.secret);
+      const { secret: newSecret, ...changed } = rotated;
+      state.secrets.set(endpoint.id, newSecret);
+      remember(changed);
+      show(newSecret);
       say(error, "");
       const until = rotated.previous_secret_expires_at;
       say(
@@ -415,14 +446,20 @@ function secretPanel(endpoint) {
   });
   const notice = h("p", { class: "notice", role: "status", hidden: true });
 
-  const snippet = (title, code) => {
+  const snippet = (language, install, code) => {
     const copy = h("button", { type: "button", class: "button button-small" }, "Copy");
+    copy.setAttribute("aria-label", `Copy the ${language} example`);
     copy.addEventListener("click", () => copyWithFeedback(copy, code.textContent));
     return h(
       "figure",
       { class: "snippet" },
-      h("figcaption", {}, h("span", {}, title), copy),
-      h("pre", { class: "code", tabindex: "0" }, code),
+      h(
+        "figcaption",
+        {},
+        h("span", {}, language, " ", h("span", { class: "install mono" }, install)),
+        copy,
+      ),
+      h("pre", { class: "code", tabindex: "0", "aria-label": `${language} example` }, code),
     );
   };
 
@@ -439,6 +476,7 @@ function secretPanel(endpoint) {
     ),
     error,
     notice,
+    graceNote(endpoint),
     h(
       "p",
       { class: "hint" },
@@ -449,8 +487,8 @@ function secretPanel(endpoint) {
     h(
       "div",
       { class: "snippets" },
-      snippet("Python (pip install standardwebhooks)", python),
-      snippet("JavaScript (npm install standardwebhooks)", javascript),
+      snippet("Python", "pip install standardwebhooks", python),
+      snippet("JavaScript", "npm install standardwebhooks", javascript),
     ),
   );
   value.setAttribute("aria-labelledby", `${secretId}-label`);

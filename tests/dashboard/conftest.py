@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from playwright.async_api import Browser, Page, async_playwright
+from playwright.async_api import Browser, ConsoleMessage, Page, ViewportSize, async_playwright
 from temporalio.testing import WorkflowEnvironment
 
 from tests.dashboard.server import Dashboard, running_dashboard
@@ -21,8 +21,8 @@ CHROMIUM_ARGS = [
     "--no-first-run",
     "--disable-quic",
 ]
-DESKTOP = {"width": 1280, "height": 900}
-PHONE = {"width": 390, "height": 844}
+DESKTOP: ViewportSize = {"width": 1280, "height": 900}
+PHONE: ViewportSize = {"width": 390, "height": 844}
 
 
 @pytest.fixture(scope="session")
@@ -45,18 +45,24 @@ async def dashboard(
         yield running
 
 
-async def open_page(browser: Browser, viewport: dict[str, int]) -> tuple[Page, list[str]]:
-    context = await browser.new_context(viewport=viewport, locale="en-GB")  # type: ignore[arg-type]
+async def open_page(browser: Browser, viewport: ViewportSize) -> tuple[Page, list[str]]:
+    context = await browser.new_context(viewport=viewport, locale="en-GB")
     page = await context.new_page()
     page.set_default_timeout(10_000)
     errors: list[str] = []
     page.on("pageerror", lambda error: errors.append(str(error)))
+    page.on("console", lambda message: _csp_violation(message, errors))
     return page, errors
+
+
+def _csp_violation(message: ConsoleMessage, errors: list[str]) -> None:
+    if message.type == "error" and "Content Security Policy" in message.text:
+        errors.append(message.text)
 
 
 @pytest.fixture
 async def page(browser: Browser) -> AsyncIterator[Page]:
-    """A desktop-sized tab; a script error on any page fails the test."""
+    """A desktop-sized tab; a script error or a blocked resource on any page fails the test."""
     opened, errors = await open_page(browser, DESKTOP)
     yield opened
     await opened.context.close()

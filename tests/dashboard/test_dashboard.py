@@ -326,6 +326,54 @@ async def test_deliveries_are_filtered_and_paged(
     await expect(rows).to_have_count(25)
 
 
+# ---------------------------------------------------------------- accessibility
+
+# Problems a page has: form controls without a <label>, buttons without a name, no landmarks.
+AUDIT = """() => {
+  const problems = [];
+  for (const control of document.querySelectorAll("input, select, textarea")) {
+    if (control.labels.length === 0) problems.push(`no label: ${control.outerHTML}`);
+  }
+  for (const button of document.querySelectorAll("button, a")) {
+    if (!button.textContent.trim() && !button.getAttribute("aria-label")) {
+      problems.push(`no name: ${button.outerHTML}`);
+    }
+  }
+  for (const landmark of ["nav", "main"]) {
+    if (!document.querySelector(landmark)) problems.push(`no <${landmark}>`);
+  }
+  return problems;
+}"""
+
+
+async def test_every_control_is_labelled_and_the_pages_have_landmarks(
+    page: Page, dashboard: Dashboard, receiver: Receiver
+) -> None:
+    key = await dashboard.account()
+    created = await dashboard.stack.endpoint(bearer(key), receiver.url("/a11y"))
+    event = await dashboard.stack.emit(bearer(key), "room.created", example("room.created"))
+    await sign_in(page, dashboard, key)
+    card = endpoint_card(page, created["id"])
+
+    await page.get_by_role("button", name="Add endpoint").click()
+    await card.get_by_text("Signing secret and signature verification").click()
+    await card.get_by_role("button", name="Edit").click()
+    await expect(card.get_by_role("button", name="Save changes")).to_be_visible()
+    assert await page.evaluate(AUDIT) == []
+
+    await page.goto(f"{dashboard.url}/deliveries")
+    await expect(page.locator("#events-body tr")).to_have_count(1)
+    assert await page.evaluate(AUDIT) == []
+
+    await page.goto(f"{dashboard.url}/deliveries/{event['id']}")
+    await expect(page.locator("#delivery-list li")).to_have_count(1)
+    assert await page.evaluate(AUDIT) == []
+
+    await page.get_by_role("button", name="Sign out").click()
+    await expect(page.get_by_label("API key")).to_be_visible()
+    assert await page.evaluate(AUDIT) == ["no <nav>"]  # nothing to navigate to yet
+
+
 # ---------------------------------------------------------------- phone width
 
 
@@ -417,6 +465,9 @@ async def test_a_test_event_is_sent_and_its_result_shown(
     await expect(result).to_contain_text("Delivered", timeout=20_000)
     await expect(result).to_contain_text("HTTP 200")
     await expect(result.get_by_role("link", name="View event")).to_be_visible()
+    rate = card.locator("dt:text('Success, last 24 h') + dd")
+    await expect(rate).to_have_text("100% of 1 attempt")
+    await expect(card.get_by_role("button", name="Send test event")).to_be_focused()
     assert len(receiver.received("/test")) == 1
 
 
