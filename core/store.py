@@ -238,14 +238,16 @@ async def endpoints_by_id(
 
 
 async def attempt_stats(
-    session: AsyncSession, *, account_id: str, since: datetime
+    session: AsyncSession, *, account_id: str, since: datetime, endpoint_id: str | None = None
 ) -> dict[str, tuple[int, int]]:
-    """Per endpoint of the account: (attempts, successful attempts) since ``since``."""
+    """Per endpoint of the account, or only ``endpoint_id``: (attempts, successes) since then."""
     statement = (
         select(Attempt.endpoint_id, Attempt.outcome, func.count())
         .where(Attempt.account_id == account_id, col(Attempt.started_at) >= since)
         .group_by(col(Attempt.endpoint_id), col(Attempt.outcome))
     )
+    if endpoint_id is not None:
+        statement = statement.where(Attempt.endpoint_id == endpoint_id)
     stats: dict[str, tuple[int, int]] = {}
     for endpoint_id, outcome, count in (await session.exec(statement)).all():
         total, succeeded = stats.get(endpoint_id, (0, 0))

@@ -1,7 +1,8 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import timedelta
+from datetime import datetime, timedelta
+from typing import TypeVar
 
 from fastapi import APIRouter, HTTPException, Response, status
 
@@ -30,6 +31,8 @@ from core.retry import RetryPolicies
 from workflows.event import EventWorkflow
 
 router = APIRouter(prefix="/v1/endpoints", tags=["endpoints"])
+
+Shown = TypeVar("Shown", bound=EndpointPublic)
 
 
 def _check_retry_policy(name: str | None, policies: RetryPolicies) -> None:
@@ -80,16 +83,22 @@ async def create_endpoint(
     return EndpointWithSecret.of(endpoint)
 
 
-async def _stats(session: SessionDep, account: CurrentAccount) -> dict[str, tuple[int, int]]:
-    return await store.attempt_stats(
-        session, account_id=account.id, since=utc_now() - timedelta(hours=24)
+def _stats_since() -> datetime:
+    return utc_now() - timedelta(hours=24)
+
+
+async def _shown(session: SessionDep, endpoint: Endpoint, shape: type[Shown]) -> Shown:
+    """The endpoint as the API shows it, with its last 24 hours' success rate."""
+    stats = await store.attempt_stats(
+        session, account_id=endpoint.account_id, since=_stats_since(), endpoint_id=endpoint.id
     )
+    return shape.of(endpoint, stats.get(endpoint.id, (0, 0)))
 
 
 @router.get("", summary="List the account's endpoints")
 async def list_endpoints(session: SessionDep, account: CurrentAccount) -> EndpointsPublic:
     endpoints = await store.list_endpoints(session, account_id=account.id)
-    stats = await _stats(session, account)
+    stats = await store.attempt_stats(session, account_id=account.id, since=_stats_since())
     return EndpointsPublic(
         data=[
             EndpointPublic.of(endpoint, stats.get(endpoint.id, (0, 0))) for endpoint in endpoints
@@ -103,8 +112,7 @@ async def get_endpoint(
     endpoint_id: str, session: SessionDep, account: CurrentAccount
 ) -> EndpointPublic:
     endpoint = await _owned_endpoint(session, account, endpoint_id)
-    stats = await _stats(session, account)
-    return EndpointPublic.of(endpoint, stats.get(endpoint.id, (0, 0)))
+    return await _shown(session, endpoint, EndpointPublic)
 
 
 @router.patch("/{endpoint_id}", summary="Change an endpoint, or disable or enable it")
@@ -127,7 +135,7 @@ async def update_endpoint(
         await _check_destination(changes["url"], settings)
     endpoint = await store.update_endpoint(session, endpoint=endpoint, changes=changes)
     await session.commit()
-    return EndpointPublic.of(endpoint)
+    return await _shown(session, endpoint, EndpointPublic)
 
 
 @router.delete(
@@ -160,7 +168,7 @@ async def rotate_endpoint_secret(
         grace=timedelta(hours=settings.secret_rotation_grace_hours),
     )
     await session.commit()
-    return EndpointWithSecret.of(endpoint)
+    return await _shown(session, endpoint, EndpointWithSecret)
 
 
 @router.get("/{endpoint_id}/attempts", summary="The endpoint's delivery attempts, newest first")

@@ -150,6 +150,12 @@ async def test_endpoints_show_the_last_24_hours_success_rate(
         0.5,
     )
     assert (one["attempts_24h"], one["success_rate_24h"]) == (2, 0.5)
+    patched = await stack.api.patch(
+        f"/v1/endpoints/{endpoint['id']}", json={"description": "renamed"}, headers=auth
+    )
+    rotated = await stack.api.post(f"/v1/endpoints/{endpoint['id']}/rotate-secret", headers=auth)
+    for changed in (patched.json(), rotated.json()):
+        assert (changed["attempts_24h"], changed["success_rate_24h"]) == (2, 0.5)
     assert (by_id[idle["id"]]["attempts_24h"], by_id[idle["id"]]["success_rate_24h"]) == (0, None)
 
 
