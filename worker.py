@@ -76,6 +76,9 @@ def build_worker(
         workflows=[EventWorkflow],
         activities=[endpoints.subscribers_for, deliveries.deliver, deliveries.record_failure],
         max_concurrent_activities=settings.worker_max_concurrent_activities,
+        # On SIGTERM, attempts in flight get to finish and be recorded rather than be cut
+        # off and repeated by the next worker.
+        graceful_shutdown_timeout=attempt_timeout(settings),
     )
 
 

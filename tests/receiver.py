@@ -86,7 +86,9 @@ class Receiver:
 
     def stop(self) -> None:
         self._server.should_exit = True
-        self._thread.join(timeout=10)
+        if self._thread.is_alive():
+            self._thread.join(timeout=10)
+        self._socket.close()
 
     def _serve(self) -> None:
         self._server.run(sockets=[self._socket])

@@ -39,6 +39,17 @@ async def temporal(tmp_path: Path) -> AsyncIterator[TemporalServer]:
 
 
 @pytest.fixture
+async def service(tmp_path: Path, temporal: TemporalServer) -> AsyncIterator[Service]:
+    """The API and workers as processes, on the default SQLite store, the API started."""
+    running = Service(tmp_path, temporal.address, f"sqlite:///{tmp_path / 'webhooks.db'}")
+    try:
+        await running.start_api()
+        yield running
+    finally:
+        running.stop()
+
+
+@pytest.fixture
 def chaos_receiver() -> Iterator[Receiver]:
     server = Receiver()
     server.start()
@@ -70,82 +81,68 @@ async def until_received(receiver: Receiver, count: int) -> None:
 
 
 async def test_worker_killed_mid_burst_loses_nothing(
-    tmp_path: Path,
-    temporal: TemporalServer,
+    service: Service,
     chaos_receiver: Receiver,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    service = Service(tmp_path, temporal.address, f"sqlite:///{tmp_path / 'webhooks.db'}")
-    try:
-        await service.start_api()
-        first = service.start_worker()
-        tenant = await Tenant.create(service, chaos_receiver, ENDPOINTS)
+    first = service.start_worker()
+    tenant = await Tenant.create(service, chaos_receiver, ENDPOINTS)
 
-        burst = asyncio.create_task(tenant.emit(500))
-        await until_received(chaos_receiver, 300)
-        first.kill()
-        service.start_worker()
-        emitted = await burst
-        counts = await all_delivered(chaos_receiver, emitted.accepted, tenant.paths, timeout=240)
+    burst = asyncio.create_task(tenant.emit(500))
+    await until_received(chaos_receiver, 300)
+    first.kill()
+    service.start_worker()
+    emitted = await burst
+    counts = await all_delivered(chaos_receiver, emitted.accepted, tenant.paths, timeout=240)
 
-        report(
-            capsys,
-            "worker SIGKILL",
-            counts,
-            accepted=len(emitted.accepted),
-            statuses=dict(emitted.statuses),
-        )
-        assert len(emitted.accepted) == 500
-        assert_nothing_lost(counts)
-    finally:
-        service.stop()
+    report(
+        capsys,
+        "worker SIGKILL",
+        counts,
+        accepted=len(emitted.accepted),
+        statuses=dict(emitted.statuses),
+    )
+    assert len(emitted.accepted) == 500
+    assert_nothing_lost(counts)
 
 
 async def test_temporal_restarted_mid_burst_loses_nothing_and_refuses_cleanly(
-    tmp_path: Path,
+    service: Service,
     temporal: TemporalServer,
     chaos_receiver: Receiver,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    service = Service(tmp_path, temporal.address, f"sqlite:///{tmp_path / 'webhooks.db'}")
-    try:
-        await service.start_api()
-        service.start_worker()
-        tenant = await Tenant.create(service, chaos_receiver, ENDPOINTS)
+    service.start_worker()
+    tenant = await Tenant.create(service, chaos_receiver, ENDPOINTS)
 
-        before = await tenant.emit(100)
-        temporal.stop()
-        during = await tenant.emit(20)
-        temporal.start()
-        await temporal.wait_ready()
-        after = await tenant.emit(100)
-        accepted = before.accepted + during.accepted + after.accepted
-        counts = await all_delivered(chaos_receiver, accepted, tenant.paths, timeout=240)
+    before = await tenant.emit(100)
+    temporal.stop()
+    during = await tenant.emit(20)
+    temporal.start()
+    await temporal.wait_ready()
+    after = await tenant.emit(100)
+    accepted = before.accepted + during.accepted + after.accepted
+    counts = await all_delivered(chaos_receiver, accepted, tenant.paths, timeout=240)
 
-        report(
-            capsys,
-            "Temporal restart",
-            counts,
-            before=dict(before.statuses),
-            during=dict(during.statuses),
-            after=dict(after.statuses),
-        )
-        assert len(before.accepted) == len(after.accepted) == 100
-        assert during.statuses == {"503": 20}
-        assert await tenant.listed_event_ids() == set(accepted)
-        assert_nothing_lost(counts)
-    finally:
-        service.stop()
+    report(
+        capsys,
+        "Temporal restart",
+        counts,
+        before=dict(before.statuses),
+        during=dict(during.statuses),
+        after=dict(after.statuses),
+    )
+    assert len(before.accepted) == len(after.accepted) == 100
+    assert during.statuses == {"503": 20}
+    assert await tenant.listed_event_ids() == set(accepted)
+    assert_nothing_lost(counts)
 
 
 async def test_receiver_down_for_a_while_gets_everything_after_retries(
-    tmp_path: Path, temporal: TemporalServer, capsys: pytest.CaptureFixture[str]
+    service: Service, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    port = free_port()
-    service = Service(tmp_path, temporal.address, f"sqlite:///{tmp_path / 'webhooks.db'}")
-    late = Receiver(port)
+    late = Receiver(free_port())
     try:
-        await service.start_api()
         service.start_worker()
         tenant = await Tenant.create(service, late, ENDPOINTS)
 
@@ -160,7 +157,6 @@ async def test_receiver_down_for_a_while_gets_everything_after_retries(
         assert_nothing_lost(counts)
     finally:
         late.stop()
-        service.stop()
 
 
 async def test_store_restarted_mid_burst_loses_nothing(
@@ -195,26 +191,20 @@ async def test_store_restarted_mid_burst_loses_nothing(
 
 
 async def test_one_of_two_workers_killed_the_other_carries_on(
-    tmp_path: Path,
-    temporal: TemporalServer,
+    service: Service,
     chaos_receiver: Receiver,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    service = Service(tmp_path, temporal.address, f"sqlite:///{tmp_path / 'webhooks.db'}")
-    try:
-        await service.start_api()
-        doomed = service.start_worker()
-        service.start_worker()
-        tenant = await Tenant.create(service, chaos_receiver, ENDPOINTS)
+    doomed = service.start_worker()
+    service.start_worker()
+    tenant = await Tenant.create(service, chaos_receiver, ENDPOINTS)
 
-        burst = asyncio.create_task(tenant.emit(300))
-        await until_received(chaos_receiver, 200)
-        doomed.kill()
-        emitted = await burst
-        counts = await all_delivered(chaos_receiver, emitted.accepted, tenant.paths, timeout=240)
+    burst = asyncio.create_task(tenant.emit(300))
+    await until_received(chaos_receiver, 200)
+    doomed.kill()
+    emitted = await burst
+    counts = await all_delivered(chaos_receiver, emitted.accepted, tenant.paths, timeout=240)
 
-        report(capsys, "one of two workers SIGKILL", counts, accepted=len(emitted.accepted))
-        assert len(emitted.accepted) == 300
-        assert_nothing_lost(counts)
-    finally:
-        service.stop()
+    report(capsys, "one of two workers SIGKILL", counts, accepted=len(emitted.accepted))
+    assert len(emitted.accepted) == 300
+    assert_nothing_lost(counts)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import httpx
 from temporalio.testing import WorkflowEnvironment
 
@@ -13,6 +15,16 @@ from tests.conftest import ADMIN_TOKEN, make_settings
 from tests.events import example
 from tests.receiver import Answer, Receiver
 from worker import build_worker, delivery_client
+
+
+async def _until_delivering(api: httpx.AsyncClient, auth: dict[str, str], event_id: str) -> None:
+    """Until the first attempt has failed and been recorded: the delivery is in backoff."""
+    for _ in range(200):
+        shown = (await api.get(f"/v1/events/{event_id}", headers=auth)).json()
+        if [d["status"] for d in shown["deliveries"]] == ["delivering"]:
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"the first attempt of {event_id} was not recorded")
 
 
 async def test_delivery_in_backoff_is_finished_by_a_new_worker(
@@ -47,11 +59,11 @@ async def test_delivery_in_backoff_is_finished_by_a_new_worker(
                 json={"type": "room.closed", "data": example("room.closed")},
                 headers=auth,
             )
-            await receiver.wait_for("/later", 1)
+            event_id = emitted.json()["id"]
+            await _until_delivering(api, auth, event_id)
         # The first worker is gone while the delivery waits out its Retry-After.
-        event_id = emitted.json()["id"]
         (delivery,) = (await api.get(f"/v1/events/{event_id}", headers=auth)).json()["deliveries"]
-        assert delivery["status"] == "delivering"
+        assert (delivery["status"], delivery["attempts"]) == ("delivering", 1)
 
         second = build_worker(
             temporal_env.client, settings=settings, sessions=sessions, http=http, policies=policies
