@@ -272,6 +272,7 @@ def announce(settings: Settings) -> None:
                 f"  Temporal UI    http://{HOST}:{TEMPORAL_UI_PORT}",
                 f"  Temporal log   {TEMPORAL_LOG}",
                 f"  API            {API_URL}  (docs: {API_URL}/docs)",
+                f"  Dashboard      {API_URL}/  (sign in with an account's API key)",
                 f"  Store          {store_location(settings)}",
                 f"  Admin token    {settings.admin_token}  (as 'Authorization: Bearer <token>')",
                 "",
