@@ -485,3 +485,17 @@ async def test_endpoint_attempts_are_listed_newest_first_and_paginated(
     assert all(
         a["status_code"] == 200 and a["duration_ms"] >= 0 for a in first["data"] + rest["data"]
     )
+
+
+async def test_idempotency_key_in_header_and_body_must_agree(stack: Stack) -> None:
+    auth = await stack.account()
+    body = {"type": "room.created", "data": example("room.created"), "idempotency_key": "a"}
+
+    clash = await stack.api.post("/v1/events", json=body, headers=auth | {"Idempotency-Key": "b"})
+    agree = await stack.api.post("/v1/events", json=body, headers=auth | {"Idempotency-Key": "a"})
+
+    assert locations(clash) == [("header", "Idempotency-Key")]
+    assert agree.status_code == 202
+    assert [e["id"] for e in (await stack.api.get("/v1/events", headers=auth)).json()["data"]] == [
+        agree.json()["id"]
+    ]
