@@ -28,6 +28,8 @@ from core.config import Settings
 from core.contracts import (
     ACCOUNT_ID_ATTRIBUTE,
     EVENT_TYPE_ATTRIBUTE,
+    STATUS_ATTRIBUTE,
+    EventStatus,
     EventWorkflowInput,
     EventWorkflowResult,
     event_workflow_id,
@@ -126,6 +128,7 @@ class WorkflowStarter:
                     [
                         SearchAttributePair(EVENT_TYPE_ATTRIBUTE, event.type),
                         SearchAttributePair(ACCOUNT_ID_ATTRIBUTE, event.account_id),
+                        SearchAttributePair(STATUS_ATTRIBUTE, EventStatus.DELIVERING.value),
                     ]
                 ),
                 static_summary=f"{event.type} for account {event.account_id}",

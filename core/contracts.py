@@ -15,7 +15,34 @@ from temporalio.common import SearchAttributeKey
 
 EVENT_TYPE_ATTRIBUTE = SearchAttributeKey.for_keyword("WebhookEventType")
 ACCOUNT_ID_ATTRIBUTE = SearchAttributeKey.for_keyword("WebhookAccountId")
-SEARCH_ATTRIBUTES = (EVENT_TYPE_ATTRIBUTE, ACCOUNT_ID_ATTRIBUTE)
+ENDPOINT_IDS_ATTRIBUTE = SearchAttributeKey.for_keyword_list("WebhookEndpointIds")
+STATUS_ATTRIBUTE = SearchAttributeKey.for_keyword("WebhookStatus")
+SEARCH_ATTRIBUTES = (
+    EVENT_TYPE_ATTRIBUTE,
+    ACCOUNT_ID_ATTRIBUTE,
+    ENDPOINT_IDS_ATTRIBUTE,
+    STATUS_ATTRIBUTE,
+)
+# Search attributes are small by design (Temporal caps their total size per workflow), so
+# a large fan-out lists only its first endpoints; the API lists events by any endpoint.
+MAX_SEARCHABLE_ENDPOINT_IDS = 100
+
+
+class EventStatus(StrEnum):
+    """``WebhookStatus`` of an event's workflow, kept current as its deliveries settle."""
+
+    DELIVERING = "delivering"
+    DELIVERED = "delivered"
+    PARTIALLY_FAILED = "partially_failed"
+    FAILED = "failed"
+
+    @classmethod
+    def of(cls, statuses: list[str]) -> EventStatus:
+        delivered = sum(status == DeliveryStatus.DELIVERED for status in statuses)
+        if delivered == len(statuses):
+            return cls.DELIVERED
+        return cls.FAILED if delivered == 0 else cls.PARTIALLY_FAILED
+
 
 # Temporal refuses more than 2,000 pending activities in one workflow; stay well below.
 MAX_CONCURRENT_DELIVERIES = 500

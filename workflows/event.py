@@ -13,12 +13,16 @@ with workflow.unsafe.imports_passed_through():
     from activities.delivery import DeliveryActivities
     from activities.endpoints import EndpointActivities
     from core.contracts import (
+        ENDPOINT_IDS_ATTRIBUTE,
         MAX_CONCURRENT_DELIVERIES,
+        MAX_SEARCHABLE_ENDPOINT_IDS,
+        STATUS_ATTRIBUTE,
         DeliveryFailureInput,
         DeliveryInput,
         DeliveryRetry,
         DeliveryStatus,
         EndpointOutcome,
+        EventStatus,
         EventWorkflowInput,
         EventWorkflowResult,
         Subscriber,
@@ -60,6 +64,13 @@ class EventWorkflow:
             start_to_close_timeout=_STORE_TIMEOUT,
             retry_policy=_STORE_RETRY,
         )
+        # Histories recorded before these attributes were kept current replay without them.
+        searchable = workflow.patched("search-attributes-kept-current")
+        if searchable:
+            endpoint_ids = [s.endpoint_id for s in found.subscribers]
+            workflow.upsert_search_attributes(
+                [ENDPOINT_IDS_ATTRIBUTE.value_set(endpoint_ids[:MAX_SEARCHABLE_ENDPOINT_IDS])]
+            )
         attempt_timeout = timedelta(seconds=found.attempt_timeout_seconds)
         # Temporal caps the activities pending in one workflow; a semaphore keeps large
         # fan-outs under the cap while every delivery still runs its own retry schedule.
@@ -70,6 +81,9 @@ class EventWorkflow:
                 for subscriber in found.subscribers
             )
         )
+        if searchable:
+            status = EventStatus.of([outcome.status for outcome in outcomes])
+            workflow.upsert_search_attributes([STATUS_ATTRIBUTE.value_set(status.value)])
         return EventWorkflowResult(event_id=event.event_id, outcomes=list(outcomes))
 
     async def _deliver(

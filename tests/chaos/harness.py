@@ -20,7 +20,7 @@ from typing import Any
 
 import httpx
 
-from core.contracts import SEARCH_ATTRIBUTES
+from devstack import search_attribute_flags
 from tests.conftest import ADMIN_TOKEN, venv_binary
 from tests.events import example
 from tests.receiver import Receiver
@@ -109,8 +109,7 @@ class TemporalServer(Process):
             "--log-level",
             "error",
         ]
-        for attribute in SEARCH_ATTRIBUTES:
-            args += ["--search-attribute", f"{attribute.name}=Keyword"]
+        args += search_attribute_flags()
         super().__init__("temporal", args, workdir / "temporal.log")
 
     @property
