@@ -27,6 +27,7 @@ from temporalio.common import SearchAttributeIndexedValueType
 
 from core.config import PROJECT_ROOT, Settings, get_settings
 from core.contracts import SEARCH_ATTRIBUTES
+from core.search_attributes import register_search_attributes
 
 HOST = "127.0.0.1"
 TEMPORAL_PORT = 7233
@@ -335,6 +336,10 @@ async def start(children: list[Child], stop: asyncio.Event, settings: Settings) 
         TEMPORAL_READY_TIMEOUT,
         log=TEMPORAL_LOG,
     )
+    # A .data/ kept from an earlier version lacks the search attributes added since.
+    added = await register_search_attributes(await Client.connect(TEMPORAL_ADDRESS))
+    if added:
+        say(f"Registered search attributes: {', '.join(added)}")
 
     say("Starting the worker and the API ...")
     children.append(await spawn("the worker", worker_command()))
