@@ -24,6 +24,7 @@ from core import store
 from core.config import Settings, get_settings
 from core.retry import RetryPolicies, RetryPolicyError, load_retry_policies
 from workflows.event import EventWorkflow
+from workflows.recover import RecoverWorkflow
 
 logger = logging.getLogger("worker")
 
@@ -64,6 +65,7 @@ def build_worker(
         http=http,
         attempt_timeout=attempt_timeout(settings),
         destinations=settings.destination_policy(),
+        auto_disable_after=settings.auto_disable_after,
     )
     endpoints = EndpointActivities(
         sessions=sessions,
@@ -73,8 +75,13 @@ def build_worker(
     return Worker(
         client,
         task_queue=settings.task_queue,
-        workflows=[EventWorkflow],
-        activities=[endpoints.subscribers_for, deliveries.deliver, deliveries.record_failure],
+        workflows=[EventWorkflow, RecoverWorkflow],
+        activities=[
+            endpoints.subscribers_for,
+            endpoints.recoverable_events,
+            deliveries.deliver,
+            deliveries.record_failure,
+        ],
         max_concurrent_activities=settings.worker_max_concurrent_activities,
         # On SIGTERM, attempts in flight get to finish and be recorded rather than be cut
         # off and repeated by the next worker.

@@ -94,11 +94,13 @@ class DeliveryActivities:
         http: httpx.AsyncClient,
         attempt_timeout: timedelta,
         destinations: DestinationPolicy,
+        auto_disable_after: timedelta | None = None,
     ) -> None:
         self._sessions = sessions
         self._http = http
         self._attempt_timeout = attempt_timeout
         self._destinations = destinations
+        self._auto_disable_after = auto_disable_after
 
     @activity.defn
     async def deliver(self, request: DeliveryInput) -> DeliveryResult:
@@ -263,6 +265,19 @@ class DeliveryActivities:
                     endpoint_id=attempt.endpoint_id,
                     reason="the endpoint answered 410 Gone",
                 )
+            elif outcome in ("succeeded", "failed"):
+                disabled = await store.note_endpoint_health(
+                    session,
+                    endpoint_id=attempt.endpoint_id,
+                    succeeded=outcome == "succeeded",
+                    at=attempt.started_at,
+                    disable_after=self._auto_disable_after,
+                )
+                if disabled:
+                    logger.warning(
+                        "endpoint disabled after failing too long",
+                        extra={"endpoint_id": attempt.endpoint_id},
+                    )
         return attempt.attempt
 
     async def _settle_failed(self, request: DeliveryInput, error: str) -> None:

@@ -10,7 +10,14 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from core import store
-from core.contracts import Subscriber, SubscribersInput, SubscribersResult
+from core.contracts import (
+    RecoverableEvent,
+    RecoverableInput,
+    RecoverableResult,
+    Subscriber,
+    SubscribersInput,
+    SubscribersResult,
+)
 from core.models import Event
 from core.retry import RetryPolicies
 
@@ -46,10 +53,20 @@ class EndpointActivities:
                 # The API could not record the start (its store was down); this workflow
                 # is the proof that the event was accepted.
                 await store.mark_workflow_started(session, event=event)
+            skipped: dict[str, str] = {}
             if request.endpoint_ids is None:
                 endpoints = await store.subscribed_endpoints(
-                    session, account_id=request.account_id, event_type=request.event_type
+                    session,
+                    account_id=request.account_id,
+                    event_type=request.event_type,
+                    include_disabled=True,
                 )
+                skipped = {
+                    e.id: f"the endpoint was disabled: {e.disabled_reason}"
+                    for e in endpoints
+                    if e.disabled_at is not None
+                }
+                endpoints = [e for e in endpoints if e.disabled_at is None]
             else:
                 endpoints = await store.endpoints_by_id(
                     session, account_id=request.account_id, endpoint_ids=request.endpoint_ids
@@ -73,8 +90,24 @@ class EndpointActivities:
                 event=event,
                 policies={s.endpoint_id: s.retry.policy for s in subscribers},
                 restart=request.endpoint_ids is not None,
+                skipped=skipped,
             )
         return SubscribersResult(
             subscribers=subscribers,
             attempt_timeout_seconds=self._attempt_timeout.total_seconds(),
+        )
+
+    @activity.defn
+    async def recoverable_events(self, request: RecoverableInput) -> RecoverableResult:
+        """A page of the events an endpoint failed or skipped since a time, oldest first."""
+        async with store.transaction(self._sessions) as session:
+            events = await store.recoverable_events(
+                session,
+                endpoint_id=request.endpoint_id,
+                since=request.since,
+                after_event_id=request.after_event_id,
+                limit=request.limit,
+            )
+        return RecoverableResult(
+            events=[RecoverableEvent(event_id=e.id, event_type=e.type) for e in events]
         )

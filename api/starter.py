@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Annotated, Any
 from urllib.parse import quote
 
@@ -32,11 +32,15 @@ from core.contracts import (
     EventStatus,
     EventWorkflowInput,
     EventWorkflowResult,
+    RecoverInput,
+    RecoverResult,
     event_workflow_id,
+    recover_workflow_id,
     resend_workflow_id,
 )
-from core.models import Event
+from core.models import Endpoint, Event
 from workflows.event import EventWorkflow
+from workflows.recover import RecoverWorkflow
 
 logger = logging.getLogger(__name__)
 
@@ -104,6 +108,27 @@ class WorkflowStarter:
             "id_conflict_policy": WorkflowIDConflictPolicy.USE_EXISTING,
         }
         return await self._start(event, options, endpoint_ids=[endpoint_id], single_attempt=False)
+
+    async def recover(
+        self, endpoint: Endpoint, since: datetime
+    ) -> WorkflowHandle[RecoverWorkflow, RecoverResult]:
+        """Start redelivering what the endpoint failed or skipped since ``since``; the same
+        request again returns the same run, while it goes on and after it finished."""
+        workflow_id = recover_workflow_id(endpoint.id, since)
+        try:
+            return await self.temporal.start_workflow(
+                RecoverWorkflow.run,
+                RecoverInput(account_id=endpoint.account_id, endpoint_id=endpoint.id, since=since),
+                id=workflow_id,
+                task_queue=self.settings.task_queue,
+                id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+                static_summary=f"recover {endpoint.url} since {since.isoformat()}",
+                rpc_timeout=timedelta(seconds=self.settings.temporal_rpc_timeout_seconds),
+            )
+        except WorkflowAlreadyStartedError:
+            return self.temporal.get_workflow_handle_for(RecoverWorkflow.run, workflow_id)
+        except (RPCError, RuntimeError) as error:
+            raise TemporalUnavailableError(str(error) or type(error).__name__) from error
 
     async def _start(
         self,

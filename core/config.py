@@ -7,6 +7,7 @@ Temporal's own connection settings (``TEMPORAL_ADDRESS``, ``TEMPORAL_NAMESPACE``
 
 from __future__ import annotations
 
+from datetime import timedelta
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
@@ -56,6 +57,15 @@ class Settings(BaseSettings):
         default=None, description="Default: https required outside development."
     )
     secret_rotation_grace_hours: float = 24.0
+    auto_disable_after_hours: float = Field(
+        default=120.0,
+        description="Disable an endpoint that fails this long without a success; 0 never does.",
+    )
+
+    @property
+    def auto_disable_after(self) -> timedelta | None:
+        hours = self.auto_disable_after_hours
+        return timedelta(hours=hours) if hours > 0 else None
 
     @model_validator(mode="after")
     def _refuse_default_secrets_outside_development(self) -> Settings:

@@ -8,7 +8,7 @@ carry identifiers, never endpoint secrets or event payloads.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from enum import StrEnum
 
 from temporalio.common import SearchAttributeKey
@@ -80,6 +80,8 @@ class DeliveryStatus(StrEnum):
     DELIVERING = "delivering"
     DELIVERED = "delivered"
     FAILED = "failed"
+    SKIPPED = "skipped"
+    """The endpoint was disabled when the event came; recover delivers it later."""
 
 
 @dataclass(frozen=True)
@@ -139,6 +141,49 @@ class SubscribersInput:
 class SubscribersResult:
     subscribers: list[Subscriber]
     attempt_timeout_seconds: float = 60.0
+
+
+def recover_workflow_id(endpoint_id: str, since: datetime) -> str:
+    return f"recover-{endpoint_id}-{int(since.timestamp())}"
+
+
+def recovered_event_workflow_id(event_id: str, endpoint_id: str, since: datetime) -> str:
+    return f"event-{event_id}-recover-{endpoint_id}-{int(since.timestamp())}"
+
+
+@dataclass(frozen=True)
+class RecoverInput:
+    account_id: str
+    endpoint_id: str
+    since: datetime
+    after_event_id: str | None = None
+    """Where a continued run picks up: events up to this one are already started."""
+    started: int = 0
+
+
+@dataclass(frozen=True)
+class RecoverableInput:
+    endpoint_id: str
+    since: datetime
+    after_event_id: str | None
+    limit: int
+
+
+@dataclass(frozen=True)
+class RecoverableEvent:
+    event_id: str
+    event_type: str
+
+
+@dataclass(frozen=True)
+class RecoverableResult:
+    events: list[RecoverableEvent]
+
+
+@dataclass(frozen=True)
+class RecoverResult:
+    endpoint_id: str
+    started: int
 
 
 @dataclass(frozen=True)

@@ -72,6 +72,8 @@ class Endpoint(SQLModel, table=True):
     previous_secret_expires_at: datetime | None = _utc_column()
     disabled_at: datetime | None = _utc_column()
     disabled_reason: str | None = Field(default=None, max_length=1000)
+    failing_since: datetime | None = _utc_column()
+    """The first failed attempt since the last success: how long the endpoint has been down."""
     created_at: datetime = _created_column()
     updated_at: datetime = _created_column()
 
@@ -273,6 +275,17 @@ class EventPublic(SQLModel):
 
 class ResendRequest(_Strict):
     endpoint_id: str = Field(description="The endpoint to deliver the event to again.")
+
+
+class RecoverRequest(_Strict):
+    since: datetime = Field(description="Redeliver what failed or was skipped from this time on.")
+
+
+class RecoverAccepted(SQLModel):
+    endpoint_id: str
+    since: datetime
+    workflow_id: str
+    workflow_url: str
 
 
 class ResendAccepted(SQLModel):

@@ -255,15 +255,47 @@ async def attempt_stats(
     return stats
 
 
+async def note_endpoint_health(
+    session: AsyncSession,
+    *,
+    endpoint_id: str,
+    succeeded: bool,
+    at: datetime,
+    disable_after: timedelta | None,
+) -> bool:
+    """Track how long the endpoint has failed without a success; past ``disable_after``,
+    disable it. Returns whether this call disabled it."""
+    endpoint = await session.get(Endpoint, endpoint_id)
+    if endpoint is None:
+        return False
+    if succeeded:
+        endpoint.failing_since = None
+    elif endpoint.failing_since is None:
+        endpoint.failing_since = at
+    session.add(endpoint)
+    failing_since = endpoint.failing_since
+    if (
+        failing_since is None
+        or disable_after is None
+        or endpoint.disabled_at is not None
+        or at - failing_since < disable_after
+    ):
+        await session.flush()
+        return False
+    reason = f"no successful delivery since {failing_since.isoformat(timespec='seconds')}"
+    await disable_endpoint(session, endpoint_id=endpoint_id, reason=reason)
+    return True
+
+
 async def subscribed_endpoints(
-    session: AsyncSession, *, account_id: str, event_type: str
+    session: AsyncSession, *, account_id: str, event_type: str, include_disabled: bool = False
 ) -> list[Endpoint]:
-    """The account's enabled endpoints that receive ``event_type``, oldest first."""
-    statement = (
-        select(Endpoint)
-        .where(Endpoint.account_id == account_id, col(Endpoint.disabled_at).is_(None))
-        .order_by(col(Endpoint.id))
-    )
+    """The account's endpoints that receive ``event_type``, oldest first; enabled ones only
+    unless ``include_disabled``."""
+    statement = select(Endpoint).where(Endpoint.account_id == account_id)
+    if not include_disabled:
+        statement = statement.where(col(Endpoint.disabled_at).is_(None))
+    statement = statement.order_by(col(Endpoint.id))
     endpoints = (await session.exec(statement)).all()
     return [endpoint for endpoint in endpoints if endpoint.subscribes_to(event_type)]
 
@@ -365,12 +397,32 @@ async def list_events(
 
 
 async def ensure_deliveries(
-    session: AsyncSession, *, event: Event, policies: dict[str, str], restart: bool = False
+    session: AsyncSession,
+    *,
+    event: Event,
+    policies: dict[str, str],
+    restart: bool = False,
+    skipped: dict[str, str] | None = None,
 ) -> None:
     """A pending delivery row per endpoint (id -> retry policy name), once, however often called.
 
     With ``restart``, existing rows go back to pending under the given policy: a resend.
+    ``skipped`` endpoints (id -> why) get a row in the skipped state, so that nothing sent
+    while an endpoint was disabled is silently dropped.
     """
+    for endpoint_id, why in (skipped or {}).items():
+        if await get_delivery(session, event_id=event.id, endpoint_id=endpoint_id) is None:
+            session.add(
+                Delivery(
+                    id=new_id("dlv"),
+                    event_id=event.id,
+                    endpoint_id=endpoint_id,
+                    account_id=event.account_id,
+                    retry_policy="",
+                    status=DeliveryStatus.SKIPPED,
+                    last_error=why[:1000],
+                )
+            )
     existing = {
         delivery.endpoint_id: delivery
         for delivery in (
@@ -460,6 +512,32 @@ async def mark_delivery_failed(
         delivery.updated_at = utc_now()
         session.add(delivery)
         await session.flush()
+
+
+async def recoverable_events(
+    session: AsyncSession,
+    *,
+    endpoint_id: str,
+    since: datetime,
+    after_event_id: str | None,
+    limit: int,
+) -> list[Event]:
+    """Events since ``since`` whose delivery to the endpoint failed or was skipped, in the
+    order they were emitted, after ``after_event_id``."""
+    statement = (
+        select(Event)
+        .join(Delivery, col(Delivery.event_id) == col(Event.id))
+        .where(
+            Delivery.endpoint_id == endpoint_id,
+            col(Delivery.status).in_([DeliveryStatus.FAILED, DeliveryStatus.SKIPPED]),
+            col(Event.created_at) >= since,
+        )
+        .order_by(col(Event.id))
+        .limit(limit)
+    )
+    if after_event_id is not None:
+        statement = statement.where(col(Event.id) > after_event_id)
+    return list((await session.exec(statement)).all())
 
 
 async def list_attempts(

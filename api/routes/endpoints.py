@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import TypeVar
 
 from fastapi import APIRouter, HTTPException, Response, status
@@ -24,6 +24,8 @@ from core.models import (
     EndpointsPublic,
     EndpointUpdate,
     EndpointWithSecret,
+    RecoverAccepted,
+    RecoverRequest,
     TestDelivery,
     utc_now,
 )
@@ -236,4 +238,31 @@ async def send_test_event(
         duration_ms=attempt.duration_ms if attempt else None,
         response_body=attempt.response_body if attempt else None,
         error=attempt.error if attempt else "no attempt was made",
+    )
+
+
+@router.post(
+    "/{endpoint_id}/recover",
+    status_code=status.HTTP_202_ACCEPTED,
+    summary="Redeliver every event the endpoint failed or skipped since a time, in order",
+)
+async def recover_endpoint(
+    endpoint_id: str,
+    body: RecoverRequest,
+    session: SessionDep,
+    account: CurrentAccount,
+    starter: StarterDep,
+) -> RecoverAccepted:
+    endpoint = await _owned_endpoint(session, account, endpoint_id)
+    if endpoint.disabled_at is not None:
+        raise HTTPException(
+            status.HTTP_409_CONFLICT, f"endpoint {endpoint.id} is disabled; enable it to recover"
+        )
+    since = body.since if body.since.tzinfo else body.since.replace(tzinfo=UTC)
+    handle = await starter.recover(endpoint, since)
+    return RecoverAccepted(
+        endpoint_id=endpoint.id,
+        since=since,
+        workflow_id=handle.id,
+        workflow_url=starter.workflow_url(handle.id),
     )

@@ -16,6 +16,7 @@ from tests.receiver import Receiver
 # Bodies that pass validation, so that only ownership can refuse the request.
 VALID_BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("PATCH", "/v1/endpoints/{endpoint_id}"): {"description": "taken over"},
+    ("POST", "/v1/endpoints/{endpoint_id}/recover"): {"since": "2026-01-01T00:00:00Z"},
 }
 
 
