@@ -77,6 +77,7 @@ const STATUS_LABELS = {
   delivering: "Retrying",
   delivered: "Delivered",
   failed: "Failed",
+  skipped: "Skipped (endpoint disabled)",
 };
 
 /** A delivery state as a labelled badge. */
