@@ -13,8 +13,6 @@ from sqlalchemy.exc import DBAPIError
 from sqlmodel.ext.asyncio.session import AsyncSession
 from temporalio.client import Client, WorkflowHandle
 from temporalio.common import (
-    SearchAttributePair,
-    TypedSearchAttributes,
     WorkflowIDConflictPolicy,
     WorkflowIDReusePolicy,
 )
@@ -26,14 +24,11 @@ from api.errors import TemporalUnavailableError
 from core import store
 from core.config import Settings
 from core.contracts import (
-    ACCOUNT_ID_ATTRIBUTE,
-    EVENT_TYPE_ATTRIBUTE,
-    STATUS_ATTRIBUTE,
-    EventStatus,
     EventWorkflowInput,
     EventWorkflowResult,
     RecoverInput,
     RecoverResult,
+    event_search_attributes,
     event_workflow_id,
     recover_workflow_id,
     resend_workflow_id,
@@ -118,7 +113,12 @@ class WorkflowStarter:
         try:
             return await self.temporal.start_workflow(
                 RecoverWorkflow.run,
-                RecoverInput(account_id=endpoint.account_id, endpoint_id=endpoint.id, since=since),
+                RecoverInput(
+                    account_id=endpoint.account_id,
+                    endpoint_id=endpoint.id,
+                    since=since,
+                    search_attributes=self.settings.search_attributes,
+                ),
                 id=workflow_id,
                 task_queue=self.settings.task_queue,
                 id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
@@ -147,14 +147,13 @@ class WorkflowStarter:
                     event_type=event.type,
                     endpoint_ids=endpoint_ids,
                     single_attempt=single_attempt,
+                    search_attributes=self.settings.search_attributes,
                 ),
                 task_queue=self.settings.task_queue,
-                search_attributes=TypedSearchAttributes(
-                    [
-                        SearchAttributePair(EVENT_TYPE_ATTRIBUTE, event.type),
-                        SearchAttributePair(ACCOUNT_ID_ATTRIBUTE, event.account_id),
-                        SearchAttributePair(STATUS_ATTRIBUTE, EventStatus.DELIVERING.value),
-                    ]
+                search_attributes=(
+                    event_search_attributes(event.type, event.account_id)
+                    if self.settings.search_attributes
+                    else None
                 ),
                 static_summary=f"{event.type} for account {event.account_id}",
                 rpc_timeout=timedelta(seconds=self.settings.temporal_rpc_timeout_seconds),

@@ -38,6 +38,10 @@ class Settings(BaseSettings):
     temporal_ui_url: str = "http://127.0.0.1:8233"
     temporal_profile: str | None = None
     temporal_rpc_timeout_seconds: float = 5.0
+    search_attributes: bool = Field(
+        default=True,
+        description="Set the Webhook* search attributes; off where they cannot be registered.",
+    )
 
     log_level: str = "INFO"
     max_body_bytes: int = 256 * 1024

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from temporalio.common import SearchAttributeKey
+from temporalio.common import SearchAttributeKey, SearchAttributePair, TypedSearchAttributes
 
 EVENT_TYPE_ATTRIBUTE = SearchAttributeKey.for_keyword("WebhookEventType")
 ACCOUNT_ID_ATTRIBUTE = SearchAttributeKey.for_keyword("WebhookAccountId")
@@ -23,9 +23,20 @@ SEARCH_ATTRIBUTES = (
     ENDPOINT_IDS_ATTRIBUTE,
     STATUS_ATTRIBUTE,
 )
-# Search attributes are small by design (Temporal caps their total size per workflow), so
-# a large fan-out lists only its first endpoints; the API lists events by any endpoint.
-MAX_SEARCHABLE_ENDPOINT_IDS = 100
+# Temporal caps a search attribute's value at 2 KiB, so a large fan-out lists only its
+# first endpoints; the API lists events by any endpoint.
+MAX_SEARCHABLE_ENDPOINT_IDS = 50
+
+
+def event_search_attributes(event_type: str, account_id: str) -> TypedSearchAttributes:
+    """What an event workflow starts with; its endpoints and outcome are added as it runs."""
+    return TypedSearchAttributes(
+        [
+            SearchAttributePair(EVENT_TYPE_ATTRIBUTE, event_type),
+            SearchAttributePair(ACCOUNT_ID_ATTRIBUTE, account_id),
+            SearchAttributePair(STATUS_ATTRIBUTE, EventStatus.DELIVERING.value),
+        ]
+    )
 
 
 class EventStatus(StrEnum):
@@ -119,6 +130,9 @@ class EventWorkflowInput:
     """Deliver to exactly these endpoints (a resend or a test) instead of the subscribers."""
     single_attempt: bool = False
     """One attempt and no retries, as a test delivery wants."""
+    search_attributes: bool = True
+    """Keep the WebhookEndpointIds and WebhookStatus search attributes current; off for a
+    Temporal server on which they cannot be registered."""
 
 
 @dataclass(frozen=True)
@@ -159,6 +173,7 @@ class RecoverInput:
     after_event_id: str | None = None
     """Where a continued run picks up: events up to this one are already started."""
     started: int = 0
+    search_attributes: bool = True
 
 
 @dataclass(frozen=True)

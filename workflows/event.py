@@ -65,7 +65,7 @@ class EventWorkflow:
             retry_policy=_STORE_RETRY,
         )
         # Histories recorded before these attributes were kept current replay without them.
-        searchable = workflow.patched("search-attributes-kept-current")
+        searchable = event.search_attributes and workflow.patched("search-attributes-kept-current")
         if searchable:
             endpoint_ids = [s.endpoint_id for s in found.subscribers]
             workflow.upsert_search_attributes(

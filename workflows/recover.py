@@ -5,20 +5,17 @@ from __future__ import annotations
 from datetime import timedelta
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy, SearchAttributePair, TypedSearchAttributes
+from temporalio.common import RetryPolicy
 from temporalio.workflow import ParentClosePolicy
 
 with workflow.unsafe.imports_passed_through():
     from activities.endpoints import EndpointActivities
     from core.contracts import (
-        ACCOUNT_ID_ATTRIBUTE,
-        EVENT_TYPE_ATTRIBUTE,
-        STATUS_ATTRIBUTE,
-        EventStatus,
         EventWorkflowInput,
         RecoverableInput,
         RecoverInput,
         RecoverResult,
+        event_search_attributes,
         recovered_event_workflow_id,
     )
     from workflows.event import EventWorkflow
@@ -53,17 +50,16 @@ class RecoverWorkflow:
                         account_id=request.account_id,
                         event_type=event.event_type,
                         endpoint_ids=[request.endpoint_id],
+                        search_attributes=request.search_attributes,
                     ),
                     id=recovered_event_workflow_id(
                         event.event_id, request.endpoint_id, request.since
                     ),
                     parent_close_policy=ParentClosePolicy.ABANDON,
-                    search_attributes=TypedSearchAttributes(
-                        [
-                            SearchAttributePair(EVENT_TYPE_ATTRIBUTE, event.event_type),
-                            SearchAttributePair(ACCOUNT_ID_ATTRIBUTE, request.account_id),
-                            SearchAttributePair(STATUS_ATTRIBUTE, EventStatus.DELIVERING.value),
-                        ]
+                    search_attributes=(
+                        event_search_attributes(event.event_type, request.account_id)
+                        if request.search_attributes
+                        else None
                     ),
                 )
                 after, started = event.event_id, started + 1
@@ -77,5 +73,6 @@ class RecoverWorkflow:
                         since=request.since,
                         after_event_id=after,
                         started=started,
+                        search_attributes=request.search_attributes,
                     )
                 )

@@ -115,7 +115,13 @@ async def test_default_schedule_runs_to_exhaustion_at_the_scheduled_times(
     ):
         result = await time_skipping_env.client.execute_workflow(
             EventWorkflow.run,
-            EventWorkflowInput(event_id=event.id, account_id=account.id, event_type=event.type),
+            # The time-skipping test server cannot register search attributes.
+            EventWorkflowInput(
+                event_id=event.id,
+                account_id=account.id,
+                event_type=event.type,
+                search_attributes=False,
+            ),
             id=event_workflow_id(event.id),
             task_queue=settings.task_queue,
         )

@@ -1,0 +1,1 @@
+"""``webhooks``: the operators' command line for the webhook service."""
