@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import os
 import shutil
+import socket
 import sys
+import threading
+import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
@@ -14,6 +18,7 @@ from typing import Any
 import httpx
 import psycopg
 import pytest
+import uvicorn
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 from temporalio.client import Client, WorkflowHandle
@@ -168,3 +173,43 @@ async def running_stack(
 async def stack(temporal_env: WorkflowEnvironment, database_url: str) -> AsyncIterator[Stack]:
     async with running_stack(temporal_env, make_settings(database_url)) as running:
         yield running
+
+
+@pytest.fixture
+async def served_api(temporal_env: WorkflowEnvironment, database_url: str) -> AsyncIterator[str]:
+    """The API under uvicorn on a free port, with its own lazily connected Temporal client,
+    and a worker on this event loop delivering what it accepts."""
+    address = temporal_env.client.service_client.config.target_host
+    previous = os.environ.get("TEMPORAL_ADDRESS")
+    os.environ["TEMPORAL_ADDRESS"] = address
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+    settings = make_settings(database_url)
+    api = create_app(settings)
+    server = uvicorn.Server(uvicorn.Config(api, log_level="warning", access_log=False))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [listener]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        assert time.monotonic() < deadline, "the API did not start"
+        time.sleep(0.05)
+    engine = store.create_engine(settings.database_url)
+    async with (
+        delivery_client(settings) as http,
+        build_worker(
+            temporal_env.client,
+            settings=settings,
+            sessions=store.session_factory(engine),
+            http=http,
+            policies=load_retry_policies(settings.retry_policies_file),
+        ),
+    ):
+        yield f"http://127.0.0.1:{port}"
+    await engine.dispose()
+    server.should_exit = True
+    thread.join(timeout=10)
+    if previous is None:
+        os.environ.pop("TEMPORAL_ADDRESS", None)
+    else:
+        os.environ["TEMPORAL_ADDRESS"] = previous

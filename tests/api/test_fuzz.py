@@ -3,66 +3,15 @@
 from __future__ import annotations
 
 import asyncio
-import os
-import socket
 import sys
-import threading
-import time
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
 import pytest
-import uvicorn
-from temporalio.testing import WorkflowEnvironment
 
-from api.main import create_app
-from core import store
-from core.retry import load_retry_policies
-from tests.conftest import ADMIN_TOKEN, make_settings
-from worker import build_worker, delivery_client
+from tests.conftest import ADMIN_TOKEN
 
 pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
-
-
-@pytest.fixture
-async def served_api(temporal_env: WorkflowEnvironment, database_url: str) -> AsyncIterator[str]:
-    """The API under uvicorn on a free port, with its own lazily connected Temporal client,
-    and a worker, so that test events sent by the fuzzer are answered at once."""
-    address = temporal_env.client.service_client.config.target_host
-    previous = os.environ.get("TEMPORAL_ADDRESS")
-    os.environ["TEMPORAL_ADDRESS"] = address
-    listener = socket.socket()
-    listener.bind(("127.0.0.1", 0))
-    port = listener.getsockname()[1]
-    settings = make_settings(database_url)
-    app = create_app(settings)
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [listener]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        assert time.monotonic() < deadline, "the API did not start"
-        time.sleep(0.05)
-    engine = store.create_engine(settings.database_url)
-    async with (
-        delivery_client(settings) as http,
-        build_worker(
-            temporal_env.client,
-            settings=settings,
-            sessions=store.session_factory(engine),
-            http=http,
-            policies=load_retry_policies(settings.retry_policies_file),
-        ),
-    ):
-        yield f"http://127.0.0.1:{port}"
-    await engine.dispose()
-    server.should_exit = True
-    thread.join(timeout=10)
-    if previous is None:
-        os.environ.pop("TEMPORAL_ADDRESS", None)
-    else:
-        os.environ["TEMPORAL_ADDRESS"] = previous
 
 
 async def test_no_operation_answers_5xx_or_off_its_schema(served_api: str) -> None:

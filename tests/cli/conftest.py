@@ -3,68 +3,18 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import re
-import socket
-import threading
-import time
-from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from temporalio.testing import WorkflowEnvironment
 from typer.testing import CliRunner, Result
 
-from api.main import create_app
 from cli.main import app
-from core import store
 from core.contracts import event_workflow_id
-from core.retry import load_retry_policies
-from tests.conftest import ADMIN_TOKEN, make_settings
-from worker import build_worker, delivery_client
-
-
-@pytest.fixture
-async def served_api(temporal_env: WorkflowEnvironment, database_url: str) -> AsyncIterator[str]:
-    """The API under uvicorn on a free port, with its own lazily connected Temporal client,
-    and a worker on this event loop delivering what it accepts."""
-    address = temporal_env.client.service_client.config.target_host
-    previous = os.environ.get("TEMPORAL_ADDRESS")
-    os.environ["TEMPORAL_ADDRESS"] = address
-    listener = socket.socket()
-    listener.bind(("127.0.0.1", 0))
-    port = listener.getsockname()[1]
-    settings = make_settings(database_url)
-    api = create_app(settings)
-    server = uvicorn.Server(uvicorn.Config(api, log_level="warning", access_log=False))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [listener]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        assert time.monotonic() < deadline, "the API did not start"
-        time.sleep(0.05)
-    engine = store.create_engine(settings.database_url)
-    async with (
-        delivery_client(settings) as http,
-        build_worker(
-            temporal_env.client,
-            settings=settings,
-            sessions=store.session_factory(engine),
-            http=http,
-            policies=load_retry_policies(settings.retry_policies_file),
-        ),
-    ):
-        yield f"http://127.0.0.1:{port}"
-    await engine.dispose()
-    server.should_exit = True
-    thread.join(timeout=10)
-    if previous is None:
-        os.environ.pop("TEMPORAL_ADDRESS", None)
-    else:
-        os.environ["TEMPORAL_ADDRESS"] = previous
+from tests.conftest import ADMIN_TOKEN
 
 
 @dataclass
