@@ -66,6 +66,7 @@ def build_worker(
         attempt_timeout=attempt_timeout(settings),
         destinations=settings.destination_policy(),
         auto_disable_after=settings.auto_disable_after,
+        temporal=client,
     )
     endpoints = EndpointActivities(
         sessions=sessions,

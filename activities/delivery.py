@@ -21,10 +21,13 @@ from pydantic_core import to_jsonable_python
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 from temporalio import activity
+from temporalio.client import Client
 from temporalio.exceptions import ApplicationError, ApplicationErrorCategory
 
 from core import store
 from core.contracts import (
+    ATTEMPT_FAILED_SIGNAL,
+    AttemptReport,
     DeliveryErrorType,
     DeliveryFailureInput,
     DeliveryInput,
@@ -95,12 +98,14 @@ class DeliveryActivities:
         attempt_timeout: timedelta,
         destinations: DestinationPolicy,
         auto_disable_after: timedelta | None = None,
+        temporal: Client | None = None,
     ) -> None:
         self._sessions = sessions
         self._http = http
         self._attempt_timeout = attempt_timeout
         self._destinations = destinations
         self._auto_disable_after = auto_disable_after
+        self._temporal = temporal
 
     @activity.defn
     async def deliver(self, request: DeliveryInput) -> DeliveryResult:
@@ -173,6 +178,15 @@ class DeliveryActivities:
         status = DeliveryStatus.FAILED if last_attempt else DeliveryStatus.DELIVERING
         number = await self._record(attempt, "failed", status, next_at)
         logger.info("attempt failed", extra=log | {"status_code": answer.status_code})
+        if not last_attempt:
+            await self._report(
+                AttemptReport(
+                    endpoint_id=endpoint.id,
+                    attempt=number,
+                    status_code=answer.status_code,
+                    next_attempt_at=next_at,
+                )
+            )
         problem = f"status {answer.status_code}" if answer.error is None else answer.error
         raise ApplicationError(
             f"delivery to {endpoint.url} failed: {problem}",
@@ -279,6 +293,18 @@ class DeliveryActivities:
                         extra={"endpoint_id": attempt.endpoint_id},
                     )
         return attempt.attempt
+
+    async def _report(self, report: AttemptReport) -> None:
+        """Tell the workflow about a failed attempt, for its live deliveries query. Best
+        effort: the attempt is recorded in the store whether or not this arrives."""
+        info = activity.info()
+        if self._temporal is None or info.workflow_id is None:
+            return
+        handle = self._temporal.get_workflow_handle(info.workflow_id, run_id=info.workflow_run_id)
+        try:
+            await handle.signal(ATTEMPT_FAILED_SIGNAL, report)
+        except Exception:  # a lost report must never fail the delivery
+            logger.warning("could not report the attempt to its workflow", exc_info=True)
 
     async def _settle_failed(self, request: DeliveryInput, error: str) -> None:
         async with store.transaction(self._sessions) as session:

@@ -221,6 +221,32 @@ class DeliveryFailureInput:
     error: str
 
 
+ATTEMPT_FAILED_SIGNAL = "attempt_failed"
+DELIVERIES_QUERY = "deliveries"
+
+
+@dataclass(frozen=True)
+class AttemptReport:
+    """A failed attempt that will be retried, as its activity tells its workflow."""
+
+    endpoint_id: str
+    attempt: int
+    status_code: int | None
+    next_attempt_at: datetime | None
+
+
+@dataclass
+class EndpointState:
+    """One delivery as its workflow knows it, live: the answer to the deliveries query."""
+
+    endpoint_id: str
+    url: str
+    status: str = "pending"
+    attempts: int = 0
+    last_status_code: int | None = None
+    next_attempt_at: datetime | None = None
+
+
 @dataclass(frozen=True)
 class EndpointOutcome:
     endpoint_id: str

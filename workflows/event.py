@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections import Counter
 from datetime import timedelta
 
 from temporalio import workflow
@@ -13,15 +14,19 @@ with workflow.unsafe.imports_passed_through():
     from activities.delivery import DeliveryActivities
     from activities.endpoints import EndpointActivities
     from core.contracts import (
+        ATTEMPT_FAILED_SIGNAL,
+        DELIVERIES_QUERY,
         ENDPOINT_IDS_ATTRIBUTE,
         MAX_CONCURRENT_DELIVERIES,
         MAX_SEARCHABLE_ENDPOINT_IDS,
         STATUS_ATTRIBUTE,
+        AttemptReport,
         DeliveryFailureInput,
         DeliveryInput,
         DeliveryRetry,
         DeliveryStatus,
         EndpointOutcome,
+        EndpointState,
         EventStatus,
         EventWorkflowInput,
         EventWorkflowResult,
@@ -50,6 +55,23 @@ def delivery_retry_policy(retry: DeliveryRetry) -> RetryPolicy:
 
 @workflow.defn
 class EventWorkflow:
+    def __init__(self) -> None:
+        self._states: dict[str, EndpointState] = {}
+
+    @workflow.query(name=DELIVERIES_QUERY)
+    def deliveries(self) -> list[EndpointState]:
+        """Each endpoint's delivery as it stands: attempts, last status, next retry."""
+        return list(self._states.values())
+
+    @workflow.signal(name=ATTEMPT_FAILED_SIGNAL)
+    def attempt_failed(self, report: AttemptReport) -> None:
+        state = self._states.get(report.endpoint_id)
+        if state is not None and state.status != DeliveryStatus.DELIVERED:
+            state.status = DeliveryStatus.DELIVERING
+            state.attempts = max(state.attempts, report.attempt)
+            state.last_status_code = report.status_code
+            state.next_attempt_at = report.next_attempt_at
+
     @workflow.run
     async def run(self, event: EventWorkflowInput) -> EventWorkflowResult:
         found = await workflow.execute_activity_method(
@@ -71,6 +93,11 @@ class EventWorkflow:
             workflow.upsert_search_attributes(
                 [ENDPOINT_IDS_ATTRIBUTE.value_set(endpoint_ids[:MAX_SEARCHABLE_ENDPOINT_IDS])]
             )
+        self._states = {
+            s.endpoint_id: EndpointState(endpoint_id=s.endpoint_id, url=s.url)
+            for s in found.subscribers
+        }
+        self._describe_progress()
         attempt_timeout = timedelta(seconds=found.attempt_timeout_seconds)
         # Temporal caps the activities pending in one workflow; a semaphore keeps large
         # fan-outs under the cap while every delivery still runs its own retry schedule.
@@ -111,13 +138,29 @@ class EventWorkflow:
                     summary=f"deliver to {subscriber.url}",
                 )
             except ActivityError as failure:
-                return await self._settle_failed(event, subscriber, failure)
-        return EndpointOutcome(
+                outcome = await self._settle_failed(event, subscriber, failure)
+            else:
+                outcome = EndpointOutcome(
+                    endpoint_id=subscriber.endpoint_id,
+                    status=DeliveryStatus.DELIVERED,
+                    attempts=result.attempts,
+                    status_code=result.status_code,
+                )
+        self._states[subscriber.endpoint_id] = EndpointState(
             endpoint_id=subscriber.endpoint_id,
-            status=DeliveryStatus.DELIVERED,
-            attempts=result.attempts,
-            status_code=result.status_code,
+            url=subscriber.url,
+            status=outcome.status,
+            attempts=outcome.attempts,
+            last_status_code=outcome.status_code,
         )
+        self._describe_progress()
+        return outcome
+
+    def _describe_progress(self) -> None:
+        """The line the Temporal UI shows under the workflow's summary while it runs."""
+        counts = Counter(state.status for state in self._states.values())
+        settled = ", ".join(f"{counts[status]} {status}" for status in sorted(counts))
+        workflow.set_current_details(f"{len(self._states)} endpoints: {settled or 'none'}")
 
     async def _settle_failed(
         self, event: EventWorkflowInput, subscriber: Subscriber, failure: ActivityError

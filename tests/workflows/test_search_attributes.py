@@ -1,9 +1,14 @@
-"""Operators find event workflows by type, account, endpoint and outcome."""
+"""Operators find event workflows by type, account, endpoint and outcome, and ask them how
+each delivery stands."""
 
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime
 
+from temporalio.api.sdk.v1 import WorkflowMetadata
+
+from core.contracts import DELIVERIES_QUERY, EndpointState
 from tests.conftest import Stack
 from tests.events import example
 from tests.receiver import Answer, Receiver
@@ -68,3 +73,41 @@ async def test_status_is_delivering_until_the_deliveries_settle(
     after = await _workflow_ids(stack, f"{queue} AND WebhookStatus = 'delivered'", 1)
 
     assert during == after == {event["workflow_id"]}
+
+
+async def test_deliveries_query_shows_attempts_last_status_and_next_retry_live(
+    stack: Stack, receiver: Receiver
+) -> None:
+    auth = await stack.account()
+    receiver.script("/later", Answer(503, headers={"Retry-After": "3"}))
+    endpoint = await stack.endpoint(auth, receiver.url("/later"))
+    event = await stack.emit(auth, "room.created", example("room.created"))
+    handle = stack.client.get_workflow_handle(event["workflow_id"])
+
+    live: list[EndpointState] = []
+    asked_at = datetime.now(UTC)
+    for _ in range(100):
+        asked_at = datetime.now(UTC)
+        live = await handle.query(DELIVERIES_QUERY, result_type=list[EndpointState])
+        if live and live[0].attempts == 1:
+            break
+        await asyncio.sleep(0.05)
+    await stack.settled(event["id"])
+    settled = await handle.query(DELIVERIES_QUERY, result_type=list[EndpointState])
+
+    (during,) = live
+    assert (during.endpoint_id, during.status, during.attempts, during.last_status_code) == (
+        endpoint["id"],
+        "delivering",
+        1,
+        503,
+    )
+    assert during.next_attempt_at is not None
+    wait = (during.next_attempt_at - asked_at).total_seconds()
+    assert 0 < wait <= 3.5
+    (after,) = settled
+    assert (after.status, after.attempts, after.last_status_code) == ("delivered", 2, 200)
+    summary = await (await handle.describe()).static_summary()
+    metadata = await handle.query("__temporal_workflow_metadata", result_type=WorkflowMetadata)
+    assert summary is not None and summary.startswith("room.created for account acct_")
+    assert metadata.current_details == "1 endpoints: 1 delivered"
