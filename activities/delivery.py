@@ -284,7 +284,9 @@ class DeliveryActivities:
                     session,
                     endpoint_id=attempt.endpoint_id,
                     succeeded=outcome == "succeeded",
-                    at=attempt.started_at,
+                    # Temporal's clock, which is the wall clock in service and moves with
+                    # skipped time in tests of multi-day schedules.
+                    at=attempt.scheduled_at or attempt.started_at,
                     disable_after=self._auto_disable_after,
                 )
                 if disabled:

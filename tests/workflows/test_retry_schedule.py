@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 from temporalio import activity
+from temporalio.client import WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
@@ -20,8 +21,14 @@ from activities.delivery import DeliveryActivities
 from activities.endpoints import EndpointActivities
 from core import store
 from core.config import PROJECT_ROOT, Settings
-from core.contracts import DeliveryInput, DeliveryResult, EventWorkflowInput, event_workflow_id
-from core.models import Attempt, Delivery
+from core.contracts import (
+    DeliveryInput,
+    DeliveryResult,
+    EventWorkflowInput,
+    EventWorkflowResult,
+    event_workflow_id,
+)
+from core.models import Attempt, Delivery, Endpoint
 from core.retry import RetryPolicies, load_retry_policies
 from tests.conftest import make_settings, venv_binary
 from tests.events import example
@@ -58,6 +65,7 @@ async def clocked_worker(
         http=http,
         attempt_timeout=attempt_timeout(settings),
         destinations=settings.destination_policy(),
+        auto_disable_after=settings.auto_disable_after,
     )
 
     @activity.defn(name="deliver")
@@ -145,3 +153,76 @@ async def test_default_schedule_runs_to_exhaustion_at_the_scheduled_times(
         )
     total = clock[-1] - clock[0]
     assert timedelta(days=2, hours=20) < total < timedelta(days=3, hours=8)
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+async def test_endpoint_failing_for_five_days_is_disabled_and_its_retries_stop(
+    time_skipping_env: WorkflowEnvironment,
+    sessions: async_sessionmaker[AsyncSession],
+    database_url: str,
+    receiver: Receiver,
+) -> None:
+    settings = make_settings(database_url, retry_policies_file=PROJECT_ROOT / "retry_policies.toml")
+    assert settings.auto_disable_after == timedelta(days=5)
+    policies = load_retry_policies(settings.retry_policies_file)
+    receiver.default("/down", Answer(500))
+    async with store.transaction(sessions) as session:
+        account, _ = await store.create_account(session, name="Acme")
+        endpoint = await store.create_endpoint(
+            session,
+            account_id=account.id,
+            url=receiver.url("/down"),
+            event_types=[],
+            description="",
+            retry_policy=None,
+        )
+        events = [
+            await store.create_event(
+                session,
+                account_id=account.id,
+                event_type="room.closed",
+                data=example("room.closed"),
+                idempotency_key=None,
+            )
+            for _ in range(2)
+        ]
+    first, second = (event for event in events if event is not None)
+
+    async def start(event_id: str) -> WorkflowHandle[EventWorkflow, EventWorkflowResult]:
+        return await time_skipping_env.client.start_workflow(
+            EventWorkflow.run,
+            EventWorkflowInput(
+                event_id=event_id,
+                account_id=account.id,
+                event_type="room.closed",
+                search_attributes=False,
+            ),
+            id=event_workflow_id(event_id),
+            task_queue=settings.task_queue,
+        )
+
+    async with (
+        delivery_client(settings) as http,
+        clocked_worker(
+            time_skipping_env, settings=settings, sessions=sessions, http=http, policies=policies
+        ),
+    ):
+        earlier = await start(first.id)
+        await receiver.wait_for("/down", 1)
+        # The second event comes four days after the first failure, so its schedule runs
+        # past the fifth day of failing without a single success.
+        await time_skipping_env.sleep(timedelta(days=4))
+        later = await (await start(second.id)).result()
+        await earlier.result()
+
+    async with sessions() as session:
+        disabled = await session.get(Endpoint, endpoint.id)
+    assert disabled is not None and disabled.disabled_at is not None
+    assert (disabled.disabled_reason or "").startswith("no successful delivery since")
+    (outcome,) = later.outcomes
+    assert outcome.status == "failed"
+    requests_for_second = [
+        r for r in receiver.received("/down") if r.headers["webhook-id"] == second.id
+    ]
+    # Its schedule has ten attempts; the disabled endpoint got none of the rest.
+    assert 1 <= len(requests_for_second) < 10
