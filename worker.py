@@ -21,6 +21,7 @@ from temporalio.worker import Worker
 from activities.delivery import DeliveryActivities
 from activities.endpoints import EndpointActivities
 from core import store
+from core.automations import AutomationError, Automations, load_automations
 from core.config import Settings, get_settings
 from core.retry import RetryPolicies, RetryPolicyError, load_retry_policies
 from workflows.event import EventWorkflow
@@ -59,6 +60,7 @@ def build_worker(
     sessions: async_sessionmaker[AsyncSession],
     http: httpx.AsyncClient,
     policies: RetryPolicies,
+    automations: Automations | None = None,
 ) -> Worker:
     deliveries = DeliveryActivities(
         sessions=sessions,
@@ -69,6 +71,7 @@ def build_worker(
         temporal=client,
     )
     endpoints = EndpointActivities(
+        automations=automations,
         sessions=sessions,
         policies=policies,
         attempt_timeout=attempt_timeout(settings) + timedelta(seconds=15),
@@ -80,6 +83,7 @@ def build_worker(
         activities=[
             endpoints.subscribers_for,
             endpoints.recoverable_events,
+            endpoints.emit_operational_event,
             deliveries.deliver,
             deliveries.record_failure,
         ],
@@ -107,7 +111,8 @@ async def main() -> None:
     try:
         settings = get_settings()
         policies = load_retry_policies(settings.retry_policies_file)
-    except (ValidationError, RetryPolicyError) as error:
+        automations = load_automations(settings.automations_file)
+    except (ValidationError, RetryPolicyError, AutomationError) as error:
         sys.exit(f"worker cannot start: {error}")
     logging.basicConfig(
         level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s"
@@ -128,6 +133,7 @@ async def main() -> None:
             sessions=store.session_factory(engine),
             http=http,
             policies=policies,
+            automations=automations,
         )
         async with worker:
             logger.info("worker polling task queue %r", settings.task_queue)

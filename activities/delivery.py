@@ -43,6 +43,7 @@ from core.signing import signed_headers
 logger = logging.getLogger(__name__)
 
 STORED_RESPONSE_BYTES = 1024
+GONE_REASON = "the endpoint answered 410 Gone"
 # A Retry-After further out than this is treated as this, so one answer cannot park a
 # delivery beyond any schedule we would keep.
 MAX_RETRY_AFTER = timedelta(days=1)
@@ -147,7 +148,7 @@ class DeliveryActivities:
         log = {"event_id": event.id, "endpoint_id": endpoint.id, "attempt": info.attempt}
 
         if answer.refused:
-            number = await self._record(attempt, "refused", DeliveryStatus.FAILED, None)
+            number, _ = await self._record(attempt, "refused", DeliveryStatus.FAILED, None)
             logger.warning("destination refused", extra=log | {"error": answer.error})
             raise ApplicationError(
                 f"delivery to {endpoint.url} refused: {answer.error}",
@@ -157,16 +158,24 @@ class DeliveryActivities:
             )
 
         if answer.status_code is not None and 200 <= answer.status_code < 300:
-            number = await self._record(attempt, "succeeded", DeliveryStatus.DELIVERED, None)
+            number, change = await self._record(
+                attempt, "succeeded", DeliveryStatus.DELIVERED, None
+            )
             logger.info("delivered", extra=log | {"status_code": answer.status_code})
-            return DeliveryResult(status_code=answer.status_code, attempts=number)
+            return DeliveryResult(
+                status_code=answer.status_code,
+                attempts=number,
+                recovered=change == store.HealthChange.RECOVERED,
+            )
 
         if answer.status_code == 410:
-            number = await self._record(attempt, "gone", DeliveryStatus.FAILED, None, disable=True)
+            number, _ = await self._record(
+                attempt, "gone", DeliveryStatus.FAILED, None, disable=True
+            )
             logger.warning("endpoint answered 410 Gone; disabled", extra=log)
             raise ApplicationError(
                 f"{endpoint.url} answered 410 Gone: endpoint disabled",
-                {"attempt": number, "status_code": answer.status_code},
+                {"attempt": number, "status_code": answer.status_code, "disabled": GONE_REASON},
                 type=DeliveryErrorType.ENDPOINT_GONE,
                 non_retryable=True,
             )
@@ -176,8 +185,19 @@ class DeliveryActivities:
         delay = delay if delay is not None else next_delay(request.retry, info.attempt)
         next_at = None if last_attempt else utc_now() + delay
         status = DeliveryStatus.FAILED if last_attempt else DeliveryStatus.DELIVERING
-        number = await self._record(attempt, "failed", status, next_at)
+        number, change = await self._record(attempt, "failed", status, next_at)
         logger.info("attempt failed", extra=log | {"status_code": answer.status_code})
+        if change == store.HealthChange.DISABLED:
+            raise ApplicationError(
+                f"{endpoint.url} failed too long without a success: endpoint disabled",
+                {
+                    "attempt": number,
+                    "status_code": answer.status_code,
+                    "disabled": "it failed too long without a success",
+                },
+                type=DeliveryErrorType.ENDPOINT_UNAVAILABLE,
+                non_retryable=True,
+            )
         if not last_attempt:
             await self._report(
                 AttemptReport(
@@ -254,8 +274,10 @@ class DeliveryActivities:
         next_attempt_at: datetime | None,
         *,
         disable: bool = False,
-    ) -> int:
-        """Store the attempt and its delivery's new state; returns the attempt's number."""
+    ) -> tuple[int, store.HealthChange]:
+        """Store the attempt and its delivery's new state; returns the attempt's number and
+        what it changed about the endpoint's health."""
+        change = store.HealthChange.UNCHANGED
         async with store.transaction(self._sessions) as session:
             delivery = await store.get_delivery(
                 session, event_id=attempt.event_id, endpoint_id=attempt.endpoint_id
@@ -277,10 +299,10 @@ class DeliveryActivities:
                 await store.disable_endpoint(
                     session,
                     endpoint_id=attempt.endpoint_id,
-                    reason="the endpoint answered 410 Gone",
+                    reason=GONE_REASON,
                 )
             elif outcome in ("succeeded", "failed"):
-                disabled = await store.note_endpoint_health(
+                change = await store.note_endpoint_health(
                     session,
                     endpoint_id=attempt.endpoint_id,
                     succeeded=outcome == "succeeded",
@@ -289,12 +311,12 @@ class DeliveryActivities:
                     at=attempt.scheduled_at or attempt.started_at,
                     disable_after=self._auto_disable_after,
                 )
-                if disabled:
+                if change == store.HealthChange.DISABLED:
                     logger.warning(
                         "endpoint disabled after failing too long",
                         extra={"endpoint_id": attempt.endpoint_id},
                     )
-        return attempt.attempt
+        return attempt.attempt, change
 
     async def _report(self, report: AttemptReport) -> None:
         """Tell the workflow about a failed attempt, for its live deliveries query. Best

@@ -10,7 +10,11 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from core import store
+from core.automations import Automations
+from core.catalog import validate_data
 from core.contracts import (
+    OperationalEvent,
+    OperationalEventInput,
     RecoverableEvent,
     RecoverableInput,
     RecoverableResult,
@@ -29,10 +33,12 @@ class EndpointActivities:
         sessions: async_sessionmaker[AsyncSession],
         policies: RetryPolicies,
         attempt_timeout: timedelta,
+        automations: Automations | None = None,
     ) -> None:
         self._sessions = sessions
         self._policies = policies
         self._attempt_timeout = attempt_timeout
+        self._automations = automations or Automations()
 
     @activity.defn
     async def subscribers_for(self, request: SubscribersInput) -> SubscribersResult:
@@ -95,6 +101,7 @@ class EndpointActivities:
         return SubscribersResult(
             subscribers=subscribers,
             attempt_timeout_seconds=self._attempt_timeout.total_seconds(),
+            automations=self._automations.for_event_type(request.event_type),
         )
 
     @activity.defn
@@ -111,3 +118,26 @@ class EndpointActivities:
         return RecoverableResult(
             events=[RecoverableEvent(event_id=e.id, event_type=e.type) for e in events]
         )
+
+    @activity.defn
+    async def emit_operational_event(self, request: OperationalEventInput) -> OperationalEvent:
+        """Store an operational event once per idempotency key; its workflow is started by
+        the caller."""
+        problems = validate_data(request.event_type, request.data)
+        if problems:
+            raise ApplicationError(
+                f"operational event {request.event_type} is invalid: {problems}",
+                non_retryable=True,
+            )
+        async with store.transaction(self._sessions) as session:
+            event = await store.create_event(
+                session,
+                account_id=request.account_id,
+                event_type=request.event_type,
+                data=request.data,
+                idempotency_key=request.idempotency_key,
+            ) or await store.event_by_idempotency_key(
+                session, account_id=request.account_id, idempotency_key=request.idempotency_key
+            )
+            assert event is not None
+        return OperationalEvent(event_id=event.id, event_type=event.type)

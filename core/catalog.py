@@ -198,8 +198,63 @@ EVENT_TYPES: tuple[EventType, ...] = (
 # Sent only by "send a test event"; no endpoint subscribes to it.
 TEST_EVENT_TYPE = "webhook.test"
 
+_DELIVERY = {
+    "event_id": _IDENTIFIER,
+    "event_type": _IDENTIFIER,
+    "endpoint_id": _IDENTIFIER,
+    "endpoint_url": _URL,
+    "attempts": {"type": "integer", "minimum": 0},
+}
+
+# Events about the deliveries themselves, emitted by automations (automations.toml) and
+# delivered like any other to the endpoints that subscribe to them. Services cannot emit
+# them through the API.
+OPERATIONAL_EVENT_TYPES: tuple[EventType, ...] = (
+    EventType(
+        name="webhook.endpoint.disabled",
+        description="An endpoint was disabled: it answered 410 Gone or kept failing.",
+        schema=_object(
+            {"endpoint_id": _IDENTIFIER, "endpoint_url": _URL, "reason": _NAME},
+            {"event_id": _IDENTIFIER},
+        ),
+        example={
+            "endpoint_id": "ep_01",
+            "endpoint_url": "https://lms.example/hooks",
+            "reason": "no successful delivery since 2026-11-22T09:00:00+00:00",
+        },
+    ),
+    EventType(
+        name="webhook.message.attempt.exhausted",
+        description="Every attempt to deliver an event to an endpoint failed; none is left.",
+        schema=_object(_DELIVERY, {"last_status_code": {"type": ["integer", "null"]}}),
+        example={
+            "event_id": "msg_01",
+            "event_type": "room.closed",
+            "endpoint_id": "ep_01",
+            "endpoint_url": "https://lms.example/hooks",
+            "attempts": 10,
+            "last_status_code": 500,
+        },
+    ),
+    EventType(
+        name="webhook.message.attempt.recovered",
+        description="An endpoint that had been failing received an event again.",
+        schema=_object(_DELIVERY),
+        example={
+            "event_id": "msg_02",
+            "event_type": "room.created",
+            "endpoint_id": "ep_01",
+            "endpoint_url": "https://lms.example/hooks",
+            "attempts": 1,
+        },
+    ),
+)
+
 EVENT_TYPE_NAMES: tuple[str, ...] = tuple(event_type.name for event_type in EVENT_TYPES)
+OPERATIONAL_EVENT_TYPE_NAMES: tuple[str, ...] = tuple(t.name for t in OPERATIONAL_EVENT_TYPES)
+SUBSCRIBABLE_EVENT_TYPE_NAMES = EVENT_TYPE_NAMES + OPERATIONAL_EVENT_TYPE_NAMES
 _BY_NAME = {event_type.name: event_type for event_type in EVENT_TYPES}
+_OPERATIONAL_BY_NAME = {event_type.name: event_type for event_type in OPERATIONAL_EVENT_TYPES}
 
 
 def find_event_type(name: str) -> EventType | None:
@@ -220,7 +275,8 @@ _MISSING_PROPERTY = re.compile(r"^'(.+)' is a required property$")
 
 @cache
 def _validator(name: str) -> Draft202012Validator:
-    return Draft202012Validator(_BY_NAME[name].schema, format_checker=FormatChecker())
+    schema = (_BY_NAME.get(name) or _OPERATIONAL_BY_NAME[name]).schema
+    return Draft202012Validator(schema, format_checker=FormatChecker())
 
 
 def validate_data(event_type: str, data: Any) -> list[DataError]:

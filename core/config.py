@@ -35,6 +35,7 @@ class Settings(BaseSettings):
     )
     task_queue: str = "webhooks"
     retry_policies_file: Path = PROJECT_ROOT / "retry_policies.toml"
+    automations_file: Path = PROJECT_ROOT / "automations.toml"
     temporal_ui_url: str = "http://127.0.0.1:8233"
     temporal_profile: str | None = None
     temporal_rpc_timeout_seconds: float = 5.0

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
+from typing import Any
 
 from temporalio.common import SearchAttributeKey, SearchAttributePair, TypedSearchAttributes
 
@@ -135,6 +136,64 @@ class EventWorkflowInput:
     Temporal server on which they cannot be registered."""
 
 
+class Trigger(StrEnum):
+    """The delivery outcomes an automation can start from."""
+
+    DELIVERED = "delivered"
+    EXHAUSTED = "exhausted"
+    SETTLED = "settled"
+    ENDPOINT_DISABLED = "endpoint_disabled"
+    RECOVERED = "recovered"
+
+
+@dataclass(frozen=True)
+class AutomationRule:
+    """One rule of automations.toml, as the event workflow carries it out."""
+
+    name: str
+    when: Trigger
+    endpoint_ids: list[str] = field(default_factory=list)
+    workflow_type: str | None = None
+    task_queue: str | None = None
+    emit: str | None = None
+
+
+@dataclass(frozen=True)
+class DeliveryReport:
+    """What a chained workflow receives: which delivery reached which outcome."""
+
+    rule: str
+    trigger: str
+    event_id: str
+    event_type: str
+    account_id: str
+    endpoint_id: str | None
+    endpoint_url: str | None
+    outcome: str
+    attempts: int
+    last_status_code: int | None = None
+    reason: str | None = None
+
+
+def automation_workflow_id(rule: str, event_id: str, endpoint_id: str | None) -> str:
+    # From the event and the rule, so a resent or replayed event starts nothing twice.
+    return f"automation-{rule}-{event_id}" + (f"-{endpoint_id}" if endpoint_id else "")
+
+
+@dataclass(frozen=True)
+class OperationalEventInput:
+    account_id: str
+    event_type: str
+    data: dict[str, Any]
+    idempotency_key: str
+
+
+@dataclass(frozen=True)
+class OperationalEvent:
+    event_id: str
+    event_type: str
+
+
 @dataclass(frozen=True)
 class Subscriber:
     endpoint_id: str
@@ -155,6 +214,7 @@ class SubscribersInput:
 class SubscribersResult:
     subscribers: list[Subscriber]
     attempt_timeout_seconds: float = 60.0
+    automations: list[AutomationRule] = field(default_factory=list)
 
 
 def recover_workflow_id(endpoint_id: str, since: datetime) -> str:
@@ -212,6 +272,8 @@ class DeliveryInput:
 class DeliveryResult:
     status_code: int
     attempts: int
+    recovered: bool = False
+    """The endpoint had been failing until this delivery."""
 
 
 @dataclass(frozen=True)
@@ -254,6 +316,8 @@ class EndpointOutcome:
     attempts: int
     status_code: int | None = None
     error: str | None = None
+    recovered: bool = False
+    disabled_reason: str | None = None
 
 
 @dataclass(frozen=True)

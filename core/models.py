@@ -11,7 +11,7 @@ from sqlalchemy import JSON, Column, DateTime, Index, TypeDecorator, UniqueConst
 from sqlalchemy.engine import Dialect
 from sqlmodel import Field, SQLModel
 
-from core.catalog import EVENT_TYPE_NAMES
+from core.catalog import OPERATIONAL_EVENT_TYPE_NAMES, SUBSCRIBABLE_EVENT_TYPE_NAMES
 from core.contracts import DeliveryStatus
 
 
@@ -78,7 +78,11 @@ class Endpoint(SQLModel, table=True):
     updated_at: datetime = _created_column()
 
     def subscribes_to(self, event_type: str) -> bool:
-        return not self.event_types or event_type in self.event_types
+        """Empty event types mean every classroom event; operational events only go to
+        endpoints that name them."""
+        if not self.event_types:
+            return event_type not in OPERATIONAL_EVENT_TYPE_NAMES
+        return event_type in self.event_types
 
     def signing_secrets(self, now: datetime) -> list[str]:
         """The current secret, and the previous one while its grace period lasts."""
@@ -157,8 +161,9 @@ class Attempt(SQLModel, table=True):
 
 
 def _known_event_type(name: str) -> str:
-    if name not in EVENT_TYPE_NAMES:
-        raise ValueError(f"unknown event type {name!r}; known types: {', '.join(EVENT_TYPE_NAMES)}")
+    if name not in SUBSCRIBABLE_EVENT_TYPE_NAMES:
+        known = ", ".join(SUBSCRIBABLE_EVENT_TYPE_NAMES)
+        raise ValueError(f"unknown event type {name!r}; known types: {known}")
     return name
 
 
@@ -339,6 +344,10 @@ class EventTypePublic(BaseModel):
 
 class EventTypesPublic(SQLModel):
     data: list[EventTypePublic]
+    operational: list[EventTypePublic] = Field(
+        default_factory=list,
+        description="Events about deliveries, sent by automations; endpoints may subscribe.",
+    )
 
 
 class RetryPolicyPublic(SQLModel):

@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -255,6 +256,14 @@ async def attempt_stats(
     return stats
 
 
+class HealthChange(StrEnum):
+    UNCHANGED = "unchanged"
+    DISABLED = "disabled"
+    """Failing past the window without a success: the endpoint was disabled."""
+    RECOVERED = "recovered"
+    """A success after failures."""
+
+
 async def note_endpoint_health(
     session: AsyncSession,
     *,
@@ -262,29 +271,32 @@ async def note_endpoint_health(
     succeeded: bool,
     at: datetime,
     disable_after: timedelta | None,
-) -> bool:
+) -> HealthChange:
     """Track how long the endpoint has failed without a success; past ``disable_after``,
-    disable it. Returns whether this call disabled it."""
+    disable it."""
     endpoint = await session.get(Endpoint, endpoint_id)
     if endpoint is None:
-        return False
+        return HealthChange.UNCHANGED
     if succeeded:
+        recovered = endpoint.failing_since is not None
         endpoint.failing_since = None
-    elif endpoint.failing_since is None:
+        session.add(endpoint)
+        await session.flush()
+        return HealthChange.RECOVERED if recovered else HealthChange.UNCHANGED
+    if endpoint.failing_since is None:
         endpoint.failing_since = at
-    session.add(endpoint)
+        session.add(endpoint)
     failing_since = endpoint.failing_since
     if (
-        failing_since is None
-        or disable_after is None
+        disable_after is None
         or endpoint.disabled_at is not None
         or at - failing_since < disable_after
     ):
         await session.flush()
-        return False
+        return HealthChange.UNCHANGED
     reason = f"no successful delivery since {failing_since.isoformat(timespec='seconds')}"
     await disable_endpoint(session, endpoint_id=endpoint_id, reason=reason)
-    return True
+    return HealthChange.DISABLED
 
 
 async def subscribed_endpoints(

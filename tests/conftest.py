@@ -26,6 +26,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from api.main import create_app
 from core import store
+from core.automations import load_automations
 from core.config import Settings
 from core.contracts import SEARCH_ATTRIBUTES, EventWorkflowResult, event_workflow_id
 from core.retry import load_retry_policies
@@ -99,6 +100,7 @@ def make_settings(database_url: str, **overrides: Any) -> Settings:
         "task_queue": f"webhooks-{uuid.uuid4()}",
         "admin_token": ADMIN_TOKEN,
         "retry_policies_file": TESTS / "retry_policies.toml",
+        "automations_file": TESTS / "automations.toml",
         "delivery_connect_timeout_seconds": 2.0,
         "delivery_read_timeout_seconds": 2.0,
     }
@@ -161,6 +163,7 @@ async def running_stack(
             sessions=sessions,
             http=http,
             policies=load_retry_policies(settings.retry_policies_file),
+            automations=load_automations(settings.automations_file),
         ),
         app.router.lifespan_context(app),
         httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://api") as api,

@@ -5,10 +5,12 @@ from __future__ import annotations
 import asyncio
 from collections import Counter
 from datetime import timedelta
+from typing import Any
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy
-from temporalio.exceptions import ActivityError, ApplicationError
+from temporalio.common import RetryPolicy, WorkflowIDReusePolicy
+from temporalio.exceptions import ActivityError, ApplicationError, WorkflowAlreadyStartedError
+from temporalio.workflow import ParentClosePolicy
 
 with workflow.unsafe.imports_passed_through():
     from activities.delivery import DeliveryActivities
@@ -21,8 +23,10 @@ with workflow.unsafe.imports_passed_through():
         MAX_SEARCHABLE_ENDPOINT_IDS,
         STATUS_ATTRIBUTE,
         AttemptReport,
+        AutomationRule,
         DeliveryFailureInput,
         DeliveryInput,
+        DeliveryReport,
         DeliveryRetry,
         DeliveryStatus,
         EndpointOutcome,
@@ -30,8 +34,13 @@ with workflow.unsafe.imports_passed_through():
         EventStatus,
         EventWorkflowInput,
         EventWorkflowResult,
+        OperationalEventInput,
         Subscriber,
         SubscribersInput,
+        Trigger,
+        automation_workflow_id,
+        event_search_attributes,
+        event_workflow_id,
     )
 
 # Store lookups and bookkeeping retry until the store is back; only deliveries give up.
@@ -57,6 +66,7 @@ def delivery_retry_policy(retry: DeliveryRetry) -> RetryPolicy:
 class EventWorkflow:
     def __init__(self) -> None:
         self._states: dict[str, EndpointState] = {}
+        self._rules: list[AutomationRule] = []
 
     @workflow.query(name=DELIVERIES_QUERY)
     def deliveries(self) -> list[EndpointState]:
@@ -93,6 +103,7 @@ class EventWorkflow:
             workflow.upsert_search_attributes(
                 [ENDPOINT_IDS_ATTRIBUTE.value_set(endpoint_ids[:MAX_SEARCHABLE_ENDPOINT_IDS])]
             )
+        self._rules = found.automations
         self._states = {
             s.endpoint_id: EndpointState(endpoint_id=s.endpoint_id, url=s.url)
             for s in found.subscribers
@@ -108,9 +119,11 @@ class EventWorkflow:
                 for subscriber in found.subscribers
             )
         )
+        status = EventStatus.of([outcome.status for outcome in outcomes])
         if searchable:
-            status = EventStatus.of([outcome.status for outcome in outcomes])
             workflow.upsert_search_attributes([STATUS_ATTRIBUTE.value_set(status.value)])
+        if found.automations:
+            await self._automate_settled(event, status, outcomes)
         return EventWorkflowResult(event_id=event.event_id, outcomes=list(outcomes))
 
     async def _deliver(
@@ -145,6 +158,7 @@ class EventWorkflow:
                     status=DeliveryStatus.DELIVERED,
                     attempts=result.attempts,
                     status_code=result.status_code,
+                    recovered=result.recovered,
                 )
         self._states[subscriber.endpoint_id] = EndpointState(
             endpoint_id=subscriber.endpoint_id,
@@ -154,6 +168,7 @@ class EventWorkflow:
             last_status_code=outcome.status_code,
         )
         self._describe_progress()
+        await self._automate_outcome(event, subscriber, outcome)
         return outcome
 
     def _describe_progress(self) -> None:
@@ -182,4 +197,133 @@ class EventWorkflow:
             attempts=int(details.get("attempt", 0)) if isinstance(details, dict) else 0,
             status_code=details.get("status_code") if isinstance(details, dict) else None,
             error=message,
+            disabled_reason=details.get("disabled") if isinstance(details, dict) else None,
         )
+
+    # ------------------------------------------------------------ automations
+
+    async def _automate_outcome(
+        self, event: EventWorkflowInput, subscriber: Subscriber, outcome: EndpointOutcome
+    ) -> None:
+        triggers = {Trigger.DELIVERED} if outcome.status == DeliveryStatus.DELIVERED else set()
+        if outcome.recovered:
+            triggers.add(Trigger.RECOVERED)
+        if outcome.disabled_reason:
+            triggers.add(Trigger.ENDPOINT_DISABLED)
+        elif outcome.status == DeliveryStatus.FAILED:
+            triggers.add(Trigger.EXHAUSTED)
+        for rule in self._rules:
+            wanted = not rule.endpoint_ids or subscriber.endpoint_id in rule.endpoint_ids
+            if rule.when in triggers and wanted:
+                await self._act(
+                    rule,
+                    DeliveryReport(
+                        rule=rule.name,
+                        trigger=rule.when,
+                        event_id=event.event_id,
+                        event_type=event.event_type,
+                        account_id=event.account_id,
+                        endpoint_id=subscriber.endpoint_id,
+                        endpoint_url=subscriber.url,
+                        outcome=outcome.status,
+                        attempts=outcome.attempts,
+                        last_status_code=outcome.status_code,
+                        reason=outcome.disabled_reason or outcome.error,
+                    ),
+                    event,
+                )
+
+    async def _automate_settled(
+        self, event: EventWorkflowInput, status: EventStatus, outcomes: list[EndpointOutcome]
+    ) -> None:
+        for rule in self._rules:
+            if rule.when == Trigger.SETTLED:
+                report = DeliveryReport(
+                    rule=rule.name,
+                    trigger=rule.when,
+                    event_id=event.event_id,
+                    event_type=event.event_type,
+                    account_id=event.account_id,
+                    endpoint_id=None,
+                    endpoint_url=None,
+                    outcome=status,
+                    attempts=sum(outcome.attempts for outcome in outcomes),
+                )
+                await self._act(rule, report, event)
+
+    async def _act(
+        self, rule: AutomationRule, report: DeliveryReport, event: EventWorkflowInput
+    ) -> None:
+        """Carry out one rule for one outcome, once however often the event is delivered."""
+        try:
+            if rule.workflow_type is not None and rule.task_queue is not None:
+                await workflow.start_child_workflow(
+                    rule.workflow_type,
+                    report,
+                    id=automation_workflow_id(rule.name, report.event_id, report.endpoint_id),
+                    task_queue=rule.task_queue,
+                    parent_close_policy=ParentClosePolicy.ABANDON,
+                    id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+                    static_summary=f"{rule.name}: {report.trigger} for {report.event_id}",
+                )
+            elif rule.emit is not None:
+                await self._emit(rule, report, event)
+        except WorkflowAlreadyStartedError:
+            pass  # a resend or a replay of an outcome already acted on
+
+    async def _emit(
+        self, rule: AutomationRule, report: DeliveryReport, event: EventWorkflowInput
+    ) -> None:
+        assert rule.emit is not None
+        emitted = await workflow.execute_activity_method(
+            EndpointActivities.emit_operational_event,
+            OperationalEventInput(
+                account_id=report.account_id,
+                event_type=rule.emit,
+                data=operational_event_data(rule.emit, report),
+                idempotency_key=automation_workflow_id(
+                    rule.name, report.event_id, report.endpoint_id
+                ),
+            ),
+            start_to_close_timeout=_STORE_TIMEOUT,
+            retry_policy=_STORE_RETRY,
+        )
+        await workflow.start_child_workflow(
+            EventWorkflow.run,
+            EventWorkflowInput(
+                event_id=emitted.event_id,
+                account_id=report.account_id,
+                event_type=emitted.event_type,
+                search_attributes=event.search_attributes,
+            ),
+            id=event_workflow_id(emitted.event_id),
+            parent_close_policy=ParentClosePolicy.ABANDON,
+            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+            search_attributes=(
+                event_search_attributes(emitted.event_type, report.account_id)
+                if event.search_attributes
+                else None
+            ),
+            static_summary=f"{emitted.event_type} for account {report.account_id}",
+        )
+
+
+def operational_event_data(event_type: str, report: DeliveryReport) -> dict[str, Any]:
+    """The ``data`` of an operational event, from the delivery report behind it."""
+    if event_type == "webhook.endpoint.disabled":
+        return {
+            "endpoint_id": report.endpoint_id,
+            "endpoint_url": report.endpoint_url,
+            "reason": report.reason or "disabled",
+            "event_id": report.event_id,
+        }
+    data: dict[str, Any] = {
+        "event_id": report.event_id,
+        "event_type": report.event_type,
+        "endpoint_id": report.endpoint_id,
+        "endpoint_url": report.endpoint_url,
+        "attempts": report.attempts,
+    }
+    if event_type == "webhook.message.attempt.exhausted":
+        data["last_status_code"] = report.last_status_code
+    return data

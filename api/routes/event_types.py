@@ -3,7 +3,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from api.deps import CurrentAccount, PoliciesDep
-from core.catalog import EVENT_TYPES
+from core.catalog import EVENT_TYPES, OPERATIONAL_EVENT_TYPES, EventType
 from core.models import EventTypePublic, EventTypesPublic, RetryPolicyPublic
 
 router = APIRouter(prefix="/v1", tags=["catalog"])
@@ -11,16 +11,17 @@ router = APIRouter(prefix="/v1", tags=["catalog"])
 
 @router.get("/event-types", summary="The event types, their descriptions and data schemas")
 async def list_event_types(_account: CurrentAccount) -> EventTypesPublic:
+    def shown(event_type: EventType) -> EventTypePublic:
+        return EventTypePublic(
+            name=event_type.name,
+            description=event_type.description,
+            schema=event_type.schema,
+            example=event_type.example,
+        )
+
     return EventTypesPublic(
-        data=[
-            EventTypePublic(
-                name=event_type.name,
-                description=event_type.description,
-                schema=event_type.schema,
-                example=event_type.example,
-            )
-            for event_type in EVENT_TYPES
-        ]
+        data=[shown(event_type) for event_type in EVENT_TYPES],
+        operational=[shown(event_type) for event_type in OPERATIONAL_EVENT_TYPES],
     )
 
 
