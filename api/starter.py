@@ -59,8 +59,18 @@ class WorkflowStarter:
         """
         if event.workflow_started:
             return
+        endpoint_ids: list[str] | None = options.get("endpoint_ids")
+        count = (
+            len(endpoint_ids)
+            if endpoint_ids is not None
+            else len(
+                await store.subscribed_endpoints(
+                    session, account_id=event.account_id, event_type=event.type
+                )
+            )
+        )
         try:
-            await self.start(event, **options)
+            await self.start(event, endpoint_count=count, **options)
         except TemporalUnavailableError:
             if new:
                 await session.delete(event)
@@ -82,6 +92,7 @@ class WorkflowStarter:
         *,
         endpoint_ids: list[str] | None = None,
         single_attempt: bool = False,
+        endpoint_count: int,
     ) -> WorkflowHandle[EventWorkflow, EventWorkflowResult]:
         """Start the event's workflow once; a start that already happened counts as done."""
         options: dict[str, Any] = {
@@ -90,7 +101,11 @@ class WorkflowStarter:
             "id_reuse_policy": WorkflowIDReusePolicy.REJECT_DUPLICATE,
         }
         return await self._start(
-            event, options, endpoint_ids=endpoint_ids, single_attempt=single_attempt
+            event,
+            options,
+            endpoint_ids=endpoint_ids,
+            single_attempt=single_attempt,
+            endpoint_count=endpoint_count,
         )
 
     async def resend(
@@ -102,7 +117,9 @@ class WorkflowStarter:
             "id_reuse_policy": WorkflowIDReusePolicy.ALLOW_DUPLICATE,
             "id_conflict_policy": WorkflowIDConflictPolicy.USE_EXISTING,
         }
-        return await self._start(event, options, endpoint_ids=[endpoint_id], single_attempt=False)
+        return await self._start(
+            event, options, endpoint_ids=[endpoint_id], single_attempt=False, endpoint_count=1
+        )
 
     async def recover(
         self, endpoint: Endpoint, since: datetime
@@ -137,6 +154,7 @@ class WorkflowStarter:
         *,
         endpoint_ids: list[str] | None,
         single_attempt: bool,
+        endpoint_count: int,
     ) -> WorkflowHandle[EventWorkflow, EventWorkflowResult]:
         try:
             return await self.temporal.start_workflow(
@@ -155,7 +173,12 @@ class WorkflowStarter:
                     if self.settings.search_attributes
                     else None
                 ),
-                static_summary=f"{event.type} for account {event.account_id}",
+                # The count is the endpoints subscribed when the event came; the workflow's
+                # details and its deliveries query follow the actual deliveries.
+                static_summary=(
+                    f"{event.type} for account {event.account_id} to "
+                    f"{endpoint_count} endpoint{'' if endpoint_count == 1 else 's'}"
+                ),
                 rpc_timeout=timedelta(seconds=self.settings.temporal_rpc_timeout_seconds),
                 **options,
             )

@@ -52,6 +52,8 @@ async def test_workflows_are_found_by_type_account_endpoint_and_status(
     delivering = await _workflow_ids(stack, f"{queue} AND WebhookStatus = 'delivering'", 0)
 
     assert partial == {both["workflow_id"]}
+    described = await stack.client.get_workflow_handle(both["workflow_id"]).describe()
+    assert (await described.static_summary() or "").endswith(" to 2 endpoints")
     assert failed == {only_bad["workflow_id"]}
     assert by_endpoint == {both["workflow_id"], only_bad["workflow_id"]}
     assert by_good_endpoint == {both["workflow_id"]}
@@ -110,4 +112,5 @@ async def test_deliveries_query_shows_attempts_last_status_and_next_retry_live(
     summary = await (await handle.describe()).static_summary()
     metadata = await handle.query("__temporal_workflow_metadata", result_type=WorkflowMetadata)
     assert summary is not None and summary.startswith("room.created for account acct_")
+    assert summary.endswith(" to 1 endpoint")
     assert metadata.current_details == "1 endpoints: 1 delivered"
