@@ -260,3 +260,27 @@ def test_the_shipped_automations_announce_operational_events(database_url: str) 
         )
         == []
     )
+
+
+async def test_an_endpoint_disabled_for_failing_too_long_is_announced(
+    temporal_env: WorkflowEnvironment, database_url: str, receiver: Receiver, tmp_path: Path
+) -> None:
+    settings = make_settings(
+        database_url,
+        automations_file=rules_file(tmp_path, OPERATIONAL_RULES),
+        auto_disable_after_hours=1 / 3600,  # about a second stands in for five days
+    )
+    async with running_stack(temporal_env, settings) as stack:
+        auth = await stack.account()
+        await _operations_endpoint(stack, auth, receiver)
+        receiver.default("/down", Answer(500))
+        down = await stack.endpoint(auth, receiver.url("/down"), event_types=["room.closed"])
+        event = await stack.emit(auth, "room.closed", example("room.closed"))
+        (outcome,) = (await stack.settled(event["id"])).outcomes
+        await receiver.wait_for("/ops", 1)
+
+    (announced,) = _operational(receiver)
+    assert outcome.status == "failed"
+    assert announced["type"] == "webhook.endpoint.disabled"
+    assert announced["data"]["endpoint_id"] == down["id"]
+    assert "failed too long" in announced["data"]["reason"]
