@@ -7,13 +7,13 @@ people running the service should decide. The file is checked when the worker st
 
 from __future__ import annotations
 
-import tomllib
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from core.catalog import OPERATIONAL_EVENT_TYPE_NAMES, SUBSCRIBABLE_EVENT_TYPE_NAMES
+from core.config_files import load_toml_model
 from core.contracts import AutomationRule, Trigger
 
 
@@ -82,16 +82,4 @@ class Automations(BaseModel):
 
 
 def load_automations(path: Path) -> Automations:
-    try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError as error:
-        raise AutomationError(f"automations file {path} does not exist") from error
-    except tomllib.TOMLDecodeError as error:
-        raise AutomationError(f"automations file {path} is not valid TOML: {error}") from error
-    try:
-        return Automations.model_validate(raw)
-    except ValidationError as error:
-        problems = "; ".join(
-            f"{'.'.join(map(str, p['loc'])) or '(file)'}: {p['msg']}" for p in error.errors()
-        )
-        raise AutomationError(f"automations file {path} is invalid: {problems}") from error
+    return load_toml_model(path, Automations, what="automations file", error=AutomationError)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import tomllib
 from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Literal
@@ -15,11 +14,11 @@ from pydantic import (
     Discriminator,
     Field,
     Tag,
-    ValidationError,
     model_validator,
 )
 
 from core.catalog import EVENT_TYPE_NAMES
+from core.config_files import load_toml_model
 from core.contracts import SINGLE_ATTEMPT_POLICY, DeliveryRetry
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)\s*$")
@@ -161,19 +160,9 @@ def _to_delivery_retry(name: str, spec: SchedulePolicy | ExponentialPolicy) -> D
 
 def load_retry_policies(path: Path) -> RetryPolicies:
     """Read and validate the policy file; every problem is named with its place in the file."""
-    try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError as error:
-        raise RetryPolicyError(f"retry policy file {path} does not exist") from error
-    except tomllib.TOMLDecodeError as error:
-        raise RetryPolicyError(f"retry policy file {path} is not valid TOML: {error}") from error
-    try:
-        return RetryPolicies.model_validate(raw)
-    except ValidationError as error:
-        problems = "; ".join(
-            f"{_location(problem['loc'])}: {problem['msg']}" for problem in error.errors()
-        )
-        raise RetryPolicyError(f"retry policy file {path} is invalid: {problems}") from error
+    return load_toml_model(
+        path, RetryPolicies, what="retry policy file", error=RetryPolicyError, location=_location
+    )
 
 
 def _location(loc: tuple[int | str, ...]) -> str:
