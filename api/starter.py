@@ -69,6 +69,9 @@ class WorkflowStarter:
                 )
             )
         )
+        # End the read before calling Temporal: on SQLite an open transaction holds the
+        # store's one write lock, and Temporal may take seconds to answer or fail.
+        await session.commit()
         try:
             await self.start(event, endpoint_count=count, **options)
         except TemporalUnavailableError:

@@ -213,6 +213,7 @@ async def resend_event(
         raise HTTPException(
             status.HTTP_409_CONFLICT, f"endpoint {endpoint.id} is disabled; enable it to resend"
         )
+    await session.commit()  # no store lock held while Temporal answers
     handle = await starter.resend(event, endpoint.id)
     return ResendAccepted(
         event_id=event.id,
