@@ -69,9 +69,7 @@ class WorkflowStarter:
                 )
             )
         )
-        # End the read before calling Temporal: on SQLite an open transaction holds the
-        # store's one write lock, and Temporal may take seconds to answer or fail.
-        await session.commit()
+        await _release(session)
         try:
             await self.start(event, endpoint_count=count, **options)
         except TemporalUnavailableError:
@@ -112,9 +110,10 @@ class WorkflowStarter:
         )
 
     async def resend(
-        self, event: Event, endpoint_id: str
+        self, session: AsyncSession, event: Event, endpoint_id: str
     ) -> WorkflowHandle[EventWorkflow, EventWorkflowResult]:
         """Deliver the event to one endpoint again; a resend already running is reused."""
+        await _release(session)
         options: dict[str, Any] = {
             "id": resend_workflow_id(event.id, endpoint_id),
             "id_reuse_policy": WorkflowIDReusePolicy.ALLOW_DUPLICATE,
@@ -125,10 +124,11 @@ class WorkflowStarter:
         )
 
     async def recover(
-        self, endpoint: Endpoint, since: datetime
+        self, session: AsyncSession, endpoint: Endpoint, since: datetime
     ) -> WorkflowHandle[RecoverWorkflow, RecoverResult]:
         """Start redelivering what the endpoint failed or skipped since ``since``; the same
         request again returns the same run, while it goes on and after it finished."""
+        await _release(session)
         workflow_id = recover_workflow_id(endpoint.id, since)
         try:
             return await self.temporal.start_workflow(
@@ -189,6 +189,12 @@ class WorkflowStarter:
             return self.temporal.get_workflow_handle_for(EventWorkflow.run, options["id"])
         except (RPCError, RuntimeError) as error:
             raise TemporalUnavailableError(str(error) or type(error).__name__) from error
+
+
+async def _release(session: AsyncSession) -> None:
+    """End the session's transaction before calling Temporal: on SQLite any open
+    transaction holds the store's one write lock, and Temporal may take seconds to answer."""
+    await session.commit()
 
 
 def get_starter(temporal: TemporalDep, settings: SettingsDep) -> WorkflowStarter:

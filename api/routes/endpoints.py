@@ -259,8 +259,7 @@ async def recover_endpoint(
             status.HTTP_409_CONFLICT, f"endpoint {endpoint.id} is disabled; enable it to recover"
         )
     since = body.since if body.since.tzinfo else body.since.replace(tzinfo=UTC)
-    await session.commit()  # no store lock held while Temporal answers
-    handle = await starter.recover(endpoint, since)
+    handle = await starter.recover(session, endpoint, since)
     return RecoverAccepted(
         endpoint_id=endpoint.id,
         since=since,

@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import logging
 from datetime import datetime
 from typing import Annotated
 
@@ -28,8 +27,6 @@ from core.models import (
     ResendAccepted,
     ResendRequest,
 )
-
-logger = logging.getLogger(__name__)
 
 router = APIRouter(prefix="/v1/events", tags=["events"])
 
@@ -213,8 +210,7 @@ async def resend_event(
         raise HTTPException(
             status.HTTP_409_CONFLICT, f"endpoint {endpoint.id} is disabled; enable it to resend"
         )
-    await session.commit()  # no store lock held while Temporal answers
-    handle = await starter.resend(event, endpoint.id)
+    handle = await starter.resend(session, event, endpoint.id)
     return ResendAccepted(
         event_id=event.id,
         endpoint_id=endpoint.id,
