@@ -10,12 +10,15 @@ import logging
 import signal
 import sys
 from datetime import timedelta
+from wsgiref.simple_server import WSGIServer
 
 import httpx
+from prometheus_client import start_http_server
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 from temporalio.client import Client
+from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 from temporalio.worker import Worker
 
 from activities.delivery import DeliveryActivities
@@ -28,6 +31,39 @@ from workflows.event import EventWorkflow
 from workflows.recover import RecoverWorkflow
 
 logger = logging.getLogger("worker")
+
+
+class MetricsPortError(Exception):
+    """A metrics port could not be bound, most often because something else holds it."""
+
+
+def _address(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def serve_metrics(settings: Settings) -> WSGIServer | None:
+    """Serve the project's metrics over HTTP on a thread of their own, or nothing when the
+    port is 0. The caller shuts the returned server down."""
+    if not settings.worker_metrics_port:
+        return None
+    try:
+        server, _ = start_http_server(settings.worker_metrics_port, addr=settings.metrics_host)
+    except OSError as error:
+        address = _address(settings.metrics_host, settings.worker_metrics_port)
+        raise MetricsPortError(f"cannot serve metrics on {address}: {error}") from error
+    return server
+
+
+def temporal_runtime(settings: Settings) -> Runtime | None:
+    """A Temporal runtime serving the SDK's own metrics (task latencies, slots, polls), or
+    None for the default runtime when the port is 0. One runtime per bind address."""
+    if not settings.temporal_metrics_port:
+        return None
+    address = _address(settings.metrics_host, settings.temporal_metrics_port)
+    try:
+        return Runtime(telemetry=TelemetryConfig(metrics=PrometheusConfig(bind_address=address)))
+    except ValueError as error:  # what the SDK raises when the address cannot be bound
+        raise MetricsPortError(f"cannot serve Temporal metrics on {address}: {error}") from error
 
 
 def delivery_client(settings: Settings) -> httpx.AsyncClient:
@@ -94,13 +130,13 @@ def build_worker(
     )
 
 
-async def connect_when_reachable(settings: Settings) -> Client:
+async def connect_when_reachable(settings: Settings, *, runtime: Runtime | None = None) -> Client:
     """Connect to Temporal, waiting for it if it is down: a worker that starts first, or
     while Temporal restarts, should begin working when Temporal is back, not exit."""
     delay = 1.0
     while True:
         try:
-            return await Client.connect(**settings.temporal_connect_config())
+            return await Client.connect(**settings.temporal_connect_config(), runtime=runtime)
         except RuntimeError as error:
             logger.warning("Temporal is unreachable (%s); retrying in %.0f s", error, delay)
             await asyncio.sleep(delay)
@@ -117,9 +153,14 @@ async def main() -> None:
     logging.basicConfig(
         level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s"
     )
+    try:
+        runtime = temporal_runtime(settings)
+        metrics_server = serve_metrics(settings)
+    except MetricsPortError as error:
+        sys.exit(f"worker cannot start: {error}")
     engine = store.create_engine(settings.database_url)
     await store.create_schema(engine)
-    client = await connect_when_reachable(settings)
+    client = await connect_when_reachable(settings, runtime=runtime)
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -140,6 +181,9 @@ async def main() -> None:
             await stop.wait()
             logger.info("worker stopping: finishing the attempts in flight")
     await engine.dispose()
+    if metrics_server is not None:
+        metrics_server.shutdown()
+        metrics_server.server_close()
 
 
 if __name__ == "__main__":

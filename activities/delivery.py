@@ -24,7 +24,7 @@ from temporalio import activity
 from temporalio.client import Client
 from temporalio.exceptions import ApplicationError, ApplicationErrorCategory
 
-from core import store
+from core import metrics, store
 from core.contracts import (
     ATTEMPT_FAILED_SIGNAL,
     AttemptReport,
@@ -129,6 +129,8 @@ class DeliveryActivities:
         clock = time.perf_counter()
         answer = await self._post(event, endpoint)
         duration_ms = (time.perf_counter() - clock) * 1000
+        if not answer.refused:
+            metrics.ATTEMPT_DURATION.observe(duration_ms / 1000)
 
         attempt = Attempt(
             id=new_id("atm"),
@@ -161,6 +163,7 @@ class DeliveryActivities:
             number, change = await self._record(
                 attempt, "succeeded", DeliveryStatus.DELIVERED, None
             )
+            metrics.DELIVERY_LATENCY.observe((utc_now() - event.created_at).total_seconds())
             logger.info("delivered", extra=log | {"status_code": answer.status_code})
             return DeliveryResult(
                 status_code=answer.status_code,
@@ -225,12 +228,14 @@ class DeliveryActivities:
     async def record_failure(self, request: DeliveryFailureInput) -> None:
         """Settle a delivery whose retries ran out however they ended, timeouts included."""
         async with store.transaction(self._sessions) as session:
-            await store.mark_delivery_failed(
+            settled = await store.mark_delivery_failed(
                 session,
                 event_id=request.event_id,
                 endpoint_id=request.endpoint_id,
                 error=request.error,
             )
+        if settled is not None:  # not already settled by its last attempt
+            metrics.count_settled(DeliveryStatus.FAILED, attempts=settled.attempts)
 
     async def _post(self, event: Event, endpoint: Endpoint) -> _Answer:
         try:
@@ -278,6 +283,7 @@ class DeliveryActivities:
         """Store the attempt and its delivery's new state; returns the attempt's number and
         what it changed about the endpoint's health."""
         change = store.HealthChange.UNCHANGED
+        disabled = False
         async with store.transaction(self._sessions) as session:
             delivery = await store.get_delivery(
                 session, event_id=attempt.event_id, endpoint_id=attempt.endpoint_id
@@ -296,7 +302,7 @@ class DeliveryActivities:
                 next_attempt_at=next_attempt_at,
             )
             if disable:
-                await store.disable_endpoint(
+                disabled = await store.disable_endpoint(
                     session,
                     endpoint_id=attempt.endpoint_id,
                     reason=GONE_REASON,
@@ -316,6 +322,14 @@ class DeliveryActivities:
                         "endpoint disabled after failing too long",
                         extra={"endpoint_id": attempt.endpoint_id},
                     )
+        # Counted once the attempt is stored, so the numbers agree with the store.
+        metrics.count_attempt(outcome, attempt.status_code)
+        if status in metrics.SETTLED_OUTCOMES:
+            metrics.count_settled(status, attempts=attempt.attempt)
+        if disabled:
+            metrics.count_disabled("gone")
+        elif change == store.HealthChange.DISABLED:
+            metrics.count_disabled("failing_too_long")
         return attempt.attempt, change
 
     async def _report(self, report: AttemptReport) -> None:
@@ -332,9 +346,11 @@ class DeliveryActivities:
 
     async def _settle_failed(self, request: DeliveryInput, error: str) -> None:
         async with store.transaction(self._sessions) as session:
-            await store.mark_delivery_failed(
+            settled = await store.mark_delivery_failed(
                 session, event_id=request.event_id, endpoint_id=request.endpoint_id, error=error
             )
+        if settled is not None:
+            metrics.count_settled(DeliveryStatus.FAILED, attempts=settled.attempts)
 
 
 def _describe(error: BaseException) -> str:

@@ -11,7 +11,7 @@ from temporalio.client import Client
 
 from api.errors import install_error_handlers
 from api.limits import BodySizeLimit
-from api.routes import accounts, dashboard, endpoints, event_types, events
+from api.routes import accounts, dashboard, endpoints, event_types, events, health, metrics
 from core import store
 from core.config import Settings, get_settings
 from core.retry import load_retry_policies
@@ -44,12 +44,8 @@ def create_app(settings: Settings | None = None, *, temporal: Client | None = No
     )
     install_error_handlers(app)
     app.add_middleware(BodySizeLimit)
-    for module in (accounts, endpoints, event_types, events, dashboard):
+    for module in (accounts, endpoints, event_types, events, dashboard, health, metrics):
         app.include_router(module.router)
-
-    @app.get("/health", tags=["health"], summary="Liveness: the API process answers")
-    async def health() -> dict[str, str]:
-        return {"status": "ok"}
 
     return app
 

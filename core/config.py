@@ -49,6 +49,13 @@ class Settings(BaseSettings):
     emit_rate_per_second: float = 500.0
     emit_burst: int = 1000
     worker_max_concurrent_activities: int = 200
+    metrics_host: str = "127.0.0.1"
+    worker_metrics_port: int = Field(
+        default=9464, ge=0, le=65535, description="The worker's own metrics; 0 turns them off."
+    )
+    temporal_metrics_port: int = Field(
+        default=9465, ge=0, le=65535, description="The Temporal SDK's metrics; 0 turns them off."
+    )
 
     delivery_connect_timeout_seconds: float = 15.0
     delivery_read_timeout_seconds: float = 15.0

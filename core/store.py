@@ -213,13 +213,16 @@ async def delete_endpoint(session: AsyncSession, *, endpoint: Endpoint) -> None:
     await session.flush()
 
 
-async def disable_endpoint(session: AsyncSession, *, endpoint_id: str, reason: str) -> None:
+async def disable_endpoint(session: AsyncSession, *, endpoint_id: str, reason: str) -> bool:
+    """Disable the endpoint; whether this disabled it (it was enabled)."""
     endpoint = await session.get(Endpoint, endpoint_id)
-    if endpoint is not None and endpoint.disabled_at is None:
-        endpoint.disabled_at, endpoint.disabled_reason = utc_now(), reason
-        endpoint.updated_at = endpoint.disabled_at
-        session.add(endpoint)
-        await session.flush()
+    if endpoint is None or endpoint.disabled_at is not None:
+        return False
+    endpoint.disabled_at, endpoint.disabled_reason = utc_now(), reason
+    endpoint.updated_at = endpoint.disabled_at
+    session.add(endpoint)
+    await session.flush()
+    return True
 
 
 async def endpoints_by_id(
@@ -511,19 +514,19 @@ async def record_attempt(
 
 async def mark_delivery_failed(
     session: AsyncSession, *, event_id: str, endpoint_id: str, error: str
-) -> None:
-    """Settle a delivery whose retries are over, unless it already settled."""
+) -> Delivery | None:
+    """Settle a delivery whose retries are over, unless it already settled; returns the
+    delivery this settled, None if there was nothing to settle."""
     delivery = await get_delivery(session, event_id=event_id, endpoint_id=endpoint_id)
-    if delivery is not None and delivery.status not in (
-        DeliveryStatus.DELIVERED,
-        DeliveryStatus.FAILED,
-    ):
-        delivery.status = DeliveryStatus.FAILED
-        delivery.next_attempt_at = None
-        delivery.last_error = delivery.last_error or error[:1000]
-        delivery.updated_at = utc_now()
-        session.add(delivery)
-        await session.flush()
+    if delivery is None or delivery.status in (DeliveryStatus.DELIVERED, DeliveryStatus.FAILED):
+        return None
+    delivery.status = DeliveryStatus.FAILED
+    delivery.next_attempt_at = None
+    delivery.last_error = delivery.last_error or error[:1000]
+    delivery.updated_at = utc_now()
+    session.add(delivery)
+    await session.flush()
+    return delivery
 
 
 async def recoverable_events(

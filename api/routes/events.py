@@ -10,7 +10,7 @@ from api.errors import data_errors, field_error
 from api.limits import enforce_emit_rate
 from api.routes.pages import Cursor, PageSize, attempts_page
 from api.starter import StarterDep, WorkflowStarter
-from core import store
+from core import metrics, store
 from core.catalog import find_event_type, validate_data
 from core.contracts import (
     DeliveryStatus,
@@ -114,6 +114,7 @@ async def emit_event(
     await starter.accept(session, event, new=not replayed)
 
     if not replayed:
+        metrics.count_emit(event.type)
         # A new event's deliveries are recorded by its workflow, an instant from now.
         return _public(event, [], starter)
     response.headers["Idempotent-Replayed"] = "true"

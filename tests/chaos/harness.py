@@ -195,6 +195,9 @@ class Service:
             "WEBHOOKS_DELIVERY_READ_TIMEOUT_SECONDS": "3",
             "WEBHOOKS_TEMPORAL_RPC_TIMEOUT_SECONDS": "3",
             "WEBHOOKS_LOG_LEVEL": "WARNING",
+            # Several workers run side by side here; none needs its metrics served.
+            "WEBHOOKS_WORKER_METRICS_PORT": "0",
+            "WEBHOOKS_TEMPORAL_METRICS_PORT": "0",
             "PYTHONUNBUFFERED": "1",
         }
 
