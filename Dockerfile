@@ -1,16 +1,22 @@
-# One image for the API and the worker; docker-compose.yml picks the command.
-FROM python:3.11-slim
+# One image for every process of the service; docker-compose.yml picks the command:
+# `webhooks temporal setup`, `webhooks db upgrade`, `uvicorn api.main:app ...`, `python worker.py`.
+FROM python:3.11.14-slim-trixie
+
+# The settings find retry_policies.toml, automations.toml and the migrations beside the
+# code, so every command, the `webhooks` script included, imports the code from /app.
+ENV PYTHONPATH=/app \
+    PYTHONUNBUFFERED=1 \
+    PYTHONDONTWRITEBYTECODE=1 \
+    PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1
 
 WORKDIR /app
-ENV PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1
 
-COPY pyproject.toml README.md ./
-COPY core core
-COPY api api
-COPY workflows workflows
-COPY activities activities
-COPY worker.py devstack.py retry_policies.toml ./
-RUN pip install .
+# .dockerignore keeps out what only development and the tests need.
+COPY . /app
+RUN pip install . \
+    && useradd --system --uid 10001 --user-group webhooks
 
-USER nobody
+USER webhooks
+EXPOSE 8000 9464 9465
 CMD ["uvicorn", "api.main:app", "--host", "0.0.0.0", "--port", "8000"]

@@ -130,13 +130,18 @@ def temporal_command(binary: Path) -> list[str]:
     ]
 
 
+def venv_script(name: str) -> str:
+    """A console script installed beside this interpreter, as ``make install`` puts them."""
+    return str(Path(sys.executable).parent / name)
+
+
+# The same commands docker-compose.yml runs, but for the interpreter and the host.
 def worker_command() -> list[str]:
     return [sys.executable, "worker.py"]
 
 
 def api_command() -> list[str]:
-    uvicorn = [sys.executable, "-m", "uvicorn", "api.main:app"]
-    return [*uvicorn, "--host", HOST, "--port", str(API_PORT)]
+    return [venv_script("uvicorn"), "api.main:app", "--host", HOST, "--port", str(API_PORT)]
 
 
 def check_ports_free() -> None:

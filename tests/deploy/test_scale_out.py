@@ -1,0 +1,126 @@
+"""Scaling out: two worker processes on one task queue both take deliveries.
+
+This is what ``docker compose up --scale worker=N`` relies on: replicas need no
+coordination of their own, Temporal hands each task to whichever worker polls for it. Each
+worker's share is read from the event workflows' histories, where Temporal records the
+identity (``pid@host``, the SDK's default) of the worker that ran each activity.
+"""
+
+from __future__ import annotations
+
+import socket
+from collections import Counter
+from collections.abc import AsyncIterator, Iterable
+from pathlib import Path
+
+import pytest
+from temporalio.api.enums.v1 import TaskQueueType
+from temporalio.api.taskqueue.v1 import TaskQueue
+from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
+from temporalio.client import Client
+
+from core.contracts import event_workflow_id
+from tests.chaos.harness import (
+    Process,
+    Service,
+    TemporalServer,
+    Tenant,
+    all_delivered,
+    wait_until,
+)
+from tests.receiver import Receiver
+
+EVENTS = 60
+ENDPOINTS = 2
+
+
+@pytest.fixture
+async def temporal(tmp_path: Path) -> AsyncIterator[TemporalServer]:
+    server = TemporalServer(tmp_path)
+    server.start()
+    await server.wait_ready()
+    yield server
+    server.kill()
+
+
+@pytest.fixture
+async def service(
+    tmp_path: Path, temporal: TemporalServer, database_url: str
+) -> AsyncIterator[Service]:
+    """The API as a process of its own, started first so that it alone creates the schema."""
+    running = Service(tmp_path, temporal.address, database_url)
+    try:
+        await running.start_api()
+        yield running
+    finally:
+        running.stop()
+
+
+def identity(worker: Process) -> str:
+    assert worker.process is not None
+    return f"{worker.process.pid}@{socket.gethostname()}"
+
+
+async def pollers(client: Client, task_queue: str, kind: TaskQueueType.ValueType) -> set[str]:
+    described = await client.workflow_service.describe_task_queue(
+        DescribeTaskQueueRequest(
+            namespace=client.namespace,
+            task_queue=TaskQueue(name=task_queue),
+            task_queue_type=kind,
+        )
+    )
+    return {poller.identity for poller in described.pollers}
+
+
+async def activity_workers(client: Client, event_ids: Iterable[str]) -> Counter[str]:
+    """How many activities of these events' workflows each worker identity ran."""
+    ran: Counter[str] = Counter()
+    for event_id in event_ids:
+        handle = client.get_workflow_handle(event_workflow_id(event_id))
+        await handle.result()
+        history = await handle.fetch_history()
+        ran.update(
+            event.activity_task_started_event_attributes.identity
+            for event in history.events
+            if event.HasField("activity_task_started_event_attributes")
+        )
+    return ran
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+async def test_two_workers_on_one_task_queue_share_the_deliveries(
+    service: Service, temporal: TemporalServer, receiver: Receiver
+) -> None:
+    workers = [service.start_worker(), service.start_worker()]
+    identities = {identity(worker) for worker in workers}
+    client = await Client.connect(temporal.address)
+    task_queue = service.env["WEBHOOKS_TASK_QUEUE"]
+
+    seen: dict[str, set[str]] = {}
+
+    async def both_polling() -> bool:
+        for kind in (
+            TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW,
+            TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY,
+        ):
+            seen[TaskQueueType.Name(kind)] = await pollers(client, task_queue, kind)
+        return all(identities <= polling for polling in seen.values())
+
+    # Generous, for a loaded machine: the test waits only as long as the workers take.
+    try:
+        await wait_until(both_polling, timeout=60, what="both workers to poll the task queue")
+    except AssertionError as error:
+        running = {worker.name: worker.running for worker in workers}
+        raise AssertionError(f"{error}: pollers {seen}, workers {identities} {running}") from None
+    tenant = await Tenant.create(service, receiver, ENDPOINTS)
+
+    emitted = await tenant.emit(EVENTS)
+    counts = await all_delivered(receiver, emitted.accepted, tenant.paths, timeout=60)
+
+    assert len(emitted.accepted) == EVENTS, emitted.statuses
+    assert not counts.missing, f"{len(counts.missing)} deliveries never arrived"
+    ran = await activity_workers(client, emitted.accepted)
+    assert set(ran) == identities, f"activities ran on {dict(ran)}, workers are {identities}"
+    assert sum(ran.values()) >= EVENTS * ENDPOINTS
+    for worker in workers:
+        assert worker.running, f"{worker.name} exited; see {worker.log}"
