@@ -9,13 +9,14 @@ import asyncio
 import logging
 import signal
 import sys
+from collections.abc import Sequence
 from datetime import timedelta
 
 import httpx
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
-from temporalio.client import Client
+from temporalio.client import Client, Interceptor
 from temporalio.worker import Worker
 
 from activities.delivery import DeliveryActivities
@@ -24,6 +25,7 @@ from core import store
 from core.automations import AutomationError, Automations, load_automations
 from core.config import Settings, get_settings
 from core.retry import RetryPolicies, RetryPolicyError, load_retry_policies
+from core.tracing import start_tracing
 from workflows.event import EventWorkflow
 from workflows.recover import RecoverWorkflow
 
@@ -90,17 +92,21 @@ def build_worker(
         max_concurrent_activities=settings.worker_max_concurrent_activities,
         # On SIGTERM, attempts in flight get to finish and be recorded rather than be cut
         # off and repeated by the next worker.
-        graceful_shutdown_timeout=attempt_timeout(settings),
+        graceful_shutdown_timeout=timedelta(seconds=settings.worker_shutdown_grace_seconds),
     )
 
 
-async def connect_when_reachable(settings: Settings) -> Client:
+async def connect_when_reachable(
+    settings: Settings, *, interceptors: Sequence[Interceptor] = ()
+) -> Client:
     """Connect to Temporal, waiting for it if it is down: a worker that starts first, or
     while Temporal restarts, should begin working when Temporal is back, not exit."""
     delay = 1.0
     while True:
         try:
-            return await Client.connect(**settings.temporal_connect_config())
+            return await Client.connect(
+                **settings.temporal_connect_config(), interceptors=interceptors
+            )
         except RuntimeError as error:
             logger.warning("Temporal is unreachable (%s); retrying in %.0f s", error, delay)
             await asyncio.sleep(delay)
@@ -119,7 +125,8 @@ async def main() -> None:
     )
     engine = store.create_engine(settings.database_url)
     await store.create_schema(engine)
-    client = await connect_when_reachable(settings)
+    tracing = start_tracing(settings, service_name="webhooks-worker")
+    client = await connect_when_reachable(settings, interceptors=tracing.interceptors())
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -127,6 +134,7 @@ async def main() -> None:
         loop.add_signal_handler(signum, stop.set)
 
     async with delivery_client(settings) as http:
+        tracing.instrument_http_client(http)
         worker = build_worker(
             client,
             settings=settings,
@@ -140,6 +148,7 @@ async def main() -> None:
             await stop.wait()
             logger.info("worker stopping: finishing the attempts in flight")
     await engine.dispose()
+    tracing.shutdown()
 
 
 if __name__ == "__main__":
