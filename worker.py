@@ -9,6 +9,7 @@ import asyncio
 import logging
 import signal
 import sys
+from collections.abc import Sequence
 from datetime import timedelta
 from wsgiref.simple_server import WSGIServer
 
@@ -17,7 +18,7 @@ from prometheus_client import start_http_server
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
-from temporalio.client import Client
+from temporalio.client import Client, Interceptor
 from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 from temporalio.worker import Worker
 
@@ -27,6 +28,7 @@ from core import store
 from core.automations import AutomationError, Automations, load_automations
 from core.config import Settings, get_settings
 from core.retry import RetryPolicies, RetryPolicyError, load_retry_policies
+from core.tracing import start_tracing
 from workflows.event import EventWorkflow
 from workflows.recover import RecoverWorkflow
 
@@ -126,17 +128,24 @@ def build_worker(
         max_concurrent_activities=settings.worker_max_concurrent_activities,
         # On SIGTERM, attempts in flight get to finish and be recorded rather than be cut
         # off and repeated by the next worker.
-        graceful_shutdown_timeout=attempt_timeout(settings),
+        graceful_shutdown_timeout=timedelta(seconds=settings.worker_shutdown_grace_seconds),
     )
 
 
-async def connect_when_reachable(settings: Settings, *, runtime: Runtime | None = None) -> Client:
+async def connect_when_reachable(
+    settings: Settings,
+    *,
+    runtime: Runtime | None = None,
+    interceptors: Sequence[Interceptor] = (),
+) -> Client:
     """Connect to Temporal, waiting for it if it is down: a worker that starts first, or
     while Temporal restarts, should begin working when Temporal is back, not exit."""
     delay = 1.0
     while True:
         try:
-            return await Client.connect(**settings.temporal_connect_config(), runtime=runtime)
+            return await Client.connect(
+                **settings.temporal_connect_config(), runtime=runtime, interceptors=interceptors
+            )
         except RuntimeError as error:
             logger.warning("Temporal is unreachable (%s); retrying in %.0f s", error, delay)
             await asyncio.sleep(delay)
@@ -160,7 +169,10 @@ async def main() -> None:
         sys.exit(f"worker cannot start: {error}")
     engine = store.create_engine(settings.database_url)
     await store.create_schema(engine)
-    client = await connect_when_reachable(settings, runtime=runtime)
+    tracing = start_tracing(settings, service_name="webhooks-worker")
+    client = await connect_when_reachable(
+        settings, runtime=runtime, interceptors=tracing.interceptors()
+    )
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -168,6 +180,7 @@ async def main() -> None:
         loop.add_signal_handler(signum, stop.set)
 
     async with delivery_client(settings) as http:
+        tracing.instrument_http_client(http)
         worker = build_worker(
             client,
             settings=settings,
@@ -184,6 +197,7 @@ async def main() -> None:
     if metrics_server is not None:
         metrics_server.shutdown()
         metrics_server.server_close()
+    tracing.shutdown()
 
 
 if __name__ == "__main__":

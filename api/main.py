@@ -15,10 +15,17 @@ from api.routes import accounts, dashboard, endpoints, event_types, events, heal
 from core import store
 from core.config import Settings, get_settings
 from core.retry import load_retry_policies
+from core.tracing import Tracing, start_tracing
 
 
-def create_app(settings: Settings | None = None, *, temporal: Client | None = None) -> FastAPI:
-    """The application; settings and the Temporal client are resolved when it starts."""
+def create_app(
+    settings: Settings | None = None,
+    *,
+    temporal: Client | None = None,
+    tracing: Tracing | None = None,
+) -> FastAPI:
+    """The application; settings, tracing and the Temporal client are resolved when it
+    starts. A Temporal client passed in brings its own tracing interceptors."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -29,12 +36,16 @@ def create_app(settings: Settings | None = None, *, temporal: Client | None = No
         engine = store.create_engine(resolved.database_url)
         await store.create_schema(engine)
         app.state.sessions = store.session_factory(engine)
+        traced = tracing or start_tracing(resolved, service_name="webhooks-api")
+        traced.instrument_app(app)
         # Lazy: the API starts and answers while Temporal is down; emits then get a 503.
         app.state.temporal = temporal or await Client.connect(
-            **resolved.temporal_connect_config(), lazy=True
+            **resolved.temporal_connect_config(), interceptors=traced.interceptors(), lazy=True
         )
         yield
         await engine.dispose()
+        if tracing is None:
+            traced.shutdown()
 
     app = FastAPI(
         title="Teachstack Webhooks",

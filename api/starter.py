@@ -34,6 +34,7 @@ from core.contracts import (
     resend_workflow_id,
 )
 from core.models import Endpoint, Event
+from core.tracing import traced_event
 from workflows.event import EventWorkflow
 from workflows.recover import RecoverWorkflow
 
@@ -160,31 +161,32 @@ class WorkflowStarter:
         endpoint_count: int,
     ) -> WorkflowHandle[EventWorkflow, EventWorkflowResult]:
         try:
-            return await self.temporal.start_workflow(
-                EventWorkflow.run,
-                EventWorkflowInput(
-                    event_id=event.id,
-                    account_id=event.account_id,
-                    event_type=event.type,
-                    endpoint_ids=endpoint_ids,
-                    single_attempt=single_attempt,
-                    search_attributes=self.settings.search_attributes,
-                ),
-                task_queue=self.settings.task_queue,
-                search_attributes=(
-                    event_search_attributes(event.type, event.account_id)
-                    if self.settings.search_attributes
-                    else None
-                ),
-                # The count is the endpoints subscribed when the event came; the workflow's
-                # details and its deliveries query follow the actual deliveries.
-                static_summary=(
-                    f"{event.type} for account {event.account_id} to "
-                    f"{endpoint_count} endpoint{'' if endpoint_count == 1 else 's'}"
-                ),
-                rpc_timeout=timedelta(seconds=self.settings.temporal_rpc_timeout_seconds),
-                **options,
-            )
+            with traced_event(event.id):
+                return await self.temporal.start_workflow(
+                    EventWorkflow.run,
+                    EventWorkflowInput(
+                        event_id=event.id,
+                        account_id=event.account_id,
+                        event_type=event.type,
+                        endpoint_ids=endpoint_ids,
+                        single_attempt=single_attempt,
+                        search_attributes=self.settings.search_attributes,
+                    ),
+                    task_queue=self.settings.task_queue,
+                    search_attributes=(
+                        event_search_attributes(event.type, event.account_id)
+                        if self.settings.search_attributes
+                        else None
+                    ),
+                    # The count is the endpoints subscribed when the event came; the workflow's
+                    # details and its deliveries query follow the actual deliveries.
+                    static_summary=(
+                        f"{event.type} for account {event.account_id} to "
+                        f"{endpoint_count} endpoint{'' if endpoint_count == 1 else 's'}"
+                    ),
+                    rpc_timeout=timedelta(seconds=self.settings.temporal_rpc_timeout_seconds),
+                    **options,
+                )
         except WorkflowAlreadyStartedError:
             return self.temporal.get_workflow_handle_for(EventWorkflow.run, options["id"])
         except (RPCError, RuntimeError) as error:

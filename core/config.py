@@ -56,6 +56,10 @@ class Settings(BaseSettings):
     temporal_metrics_port: int = Field(
         default=9465, ge=0, le=65535, description="The Temporal SDK's metrics; 0 turns them off."
     )
+    worker_shutdown_grace_seconds: float = Field(
+        default=45.0,
+        description="On SIGTERM, how long attempts in flight get to finish and be recorded.",
+    )
 
     delivery_connect_timeout_seconds: float = 15.0
     delivery_read_timeout_seconds: float = 15.0
@@ -74,6 +78,17 @@ class Settings(BaseSettings):
         description="Disable an endpoint that fails this long without a success; 0 never does.",
     )
 
+    otel_exporter_otlp_endpoint: str | None = Field(
+        default=None,
+        validation_alias="OTEL_EXPORTER_OTLP_ENDPOINT",
+        description="Base URL of an OTLP/HTTP collector; tracing is off unless set.",
+    )
+    otel_service_name: str | None = Field(
+        default=None,
+        validation_alias="OTEL_SERVICE_NAME",
+        description="Default: webhooks-api for the API, webhooks-worker for the worker.",
+    )
+
     @property
     def auto_disable_after(self) -> timedelta | None:
         hours = self.auto_disable_after_hours
@@ -87,6 +102,18 @@ class Settings(BaseSettings):
             )
         if not self.admin_token:
             raise ValueError("WEBHOOKS_ADMIN_TOKEN must not be empty")
+        return self
+
+    @model_validator(mode="after")
+    def _grace_outlasts_an_attempt(self) -> Settings:
+        attempt = self.delivery_connect_timeout_seconds + self.delivery_read_timeout_seconds
+        if self.worker_shutdown_grace_seconds <= attempt:
+            raise ValueError(
+                f"WEBHOOKS_WORKER_SHUTDOWN_GRACE_SECONDS ({self.worker_shutdown_grace_seconds:g})"
+                " must be longer than one delivery attempt can take: "
+                "WEBHOOKS_DELIVERY_CONNECT_TIMEOUT_SECONDS + WEBHOOKS_DELIVERY_READ_TIMEOUT_SECONDS"
+                f" = {attempt:g} s"
+            )
         return self
 
     def destination_policy(self) -> DestinationPolicy:

@@ -30,6 +30,7 @@ from core.automations import load_automations
 from core.config import Settings
 from core.contracts import SEARCH_ATTRIBUTES, EventWorkflowResult, event_workflow_id
 from core.retry import load_retry_policies
+from core.tracing import Tracing
 from tests.receiver import Receiver
 from worker import build_worker, delivery_client
 
@@ -146,19 +147,34 @@ class Stack:
         return await handle.result()
 
 
+def traced_client(client: Client, tracing: Tracing | None) -> Client:
+    """The same connection and namespace, its calls traced as the service's own are."""
+    if tracing is None:
+        return client
+    config = client.config()
+    config["interceptors"] = tracing.interceptors()
+    return Client(**config)
+
+
 @asynccontextmanager
 async def running_stack(
-    temporal_env: WorkflowEnvironment, settings: Settings
+    temporal_env: WorkflowEnvironment,
+    settings: Settings,
+    *,
+    api_tracing: Tracing | None = None,
+    worker_tracing: Tracing | None = None,
 ) -> AsyncIterator[Stack]:
     """The API in process and a worker on the settings' task queue, as the service runs them."""
     engine = store.create_engine(settings.database_url)
     await store.create_schema(engine)
     sessions = store.session_factory(engine)
-    app = create_app(settings, temporal=temporal_env.client)
+    app = create_app(
+        settings, temporal=traced_client(temporal_env.client, api_tracing), tracing=api_tracing
+    )
     async with (
         delivery_client(settings) as http,
         build_worker(
-            temporal_env.client,
+            traced_client(temporal_env.client, worker_tracing),
             settings=settings,
             sessions=sessions,
             http=http,
@@ -168,6 +184,8 @@ async def running_stack(
         app.router.lifespan_context(app),
         httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://api") as api,
     ):
+        if worker_tracing is not None:
+            worker_tracing.instrument_http_client(http)
         yield Stack(api=api, client=temporal_env.client, settings=settings, sessions=sessions)
     await engine.dispose()
 

@@ -178,6 +178,7 @@ class Service:
     workdir: Path
     temporal_address: str
     database_url: str
+    task_queue: str = "webhooks-chaos"
     api_port: int = field(default_factory=free_port)
     workers: list[Process] = field(default_factory=list)
     api: Process | None = None
@@ -188,12 +189,14 @@ class Service:
             "TEMPORAL_ADDRESS": self.temporal_address,
             "TEMPORAL_NAMESPACE": "default",
             "DATABASE_URL": self.database_url,
-            "WEBHOOKS_TASK_QUEUE": "webhooks-chaos",
+            "WEBHOOKS_TASK_QUEUE": self.task_queue,
             "WEBHOOKS_RETRY_POLICIES_FILE": str(POLICIES),
             "WEBHOOKS_ADMIN_TOKEN": ADMIN_TOKEN,
             "WEBHOOKS_DELIVERY_CONNECT_TIMEOUT_SECONDS": "3",
             "WEBHOOKS_DELIVERY_READ_TIMEOUT_SECONDS": "3",
             "WEBHOOKS_TEMPORAL_RPC_TIMEOUT_SECONDS": "3",
+            # Within the 20 s that stop() waits for a process before it kills it.
+            "WEBHOOKS_WORKER_SHUTDOWN_GRACE_SECONDS": "10",
             "WEBHOOKS_LOG_LEVEL": "WARNING",
             # Several workers run side by side here; none needs its metrics served.
             "WEBHOOKS_WORKER_METRICS_PORT": "0",

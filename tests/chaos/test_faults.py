@@ -7,12 +7,16 @@ once, under the event's own webhook-id, and nothing the API refused is delivered
 from __future__ import annotations
 
 import asyncio
+import signal
 import sys
+import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
+from temporalio.client import Client
 
+from core.contracts import event_workflow_id
 from tests.chaos.harness import (
     PostgresServer,
     Service,
@@ -22,7 +26,7 @@ from tests.chaos.harness import (
     all_delivered,
     free_port,
 )
-from tests.receiver import Receiver
+from tests.receiver import Answer, Receiver
 
 pytestmark = pytest.mark.chaos
 
@@ -208,3 +212,40 @@ async def test_one_of_two_workers_killed_the_other_carries_on(
     report(capsys, "one of two workers SIGKILL", counts, accepted=len(emitted.accepted))
     assert len(emitted.accepted) == 300
     assert_nothing_lost(counts)
+
+
+async def test_worker_stopped_mid_attempt_finishes_it_records_it_once_and_exits_cleanly(
+    service: Service, chaos_receiver: Receiver
+) -> None:
+    stopping = service.start_worker()
+    tenant = await Tenant.create(service, chaos_receiver, 1)
+    [path] = tenant.paths
+    # Slow, yet inside the read timeout: the attempt can only succeed if it is let finish.
+    read_timeout = float(service.env["WEBHOOKS_DELIVERY_READ_TIMEOUT_SECONDS"])
+    chaos_receiver.default(path, Answer(delay=read_timeout - 1))
+    [event_id] = (await tenant.emit(1)).accepted
+    await chaos_receiver.wait_for(path, 1)
+    assert stopping.process is not None
+
+    # SIGTERM while the receiver is still taking its time over the attempt.
+    stopping.process.send_signal(signal.SIGTERM)
+    signalled = time.monotonic()
+    grace = float(service.env["WEBHOOKS_WORKER_SHUTDOWN_GRACE_SECONDS"])
+    exit_code = await asyncio.to_thread(stopping.process.wait, grace)
+    stopped_after = time.monotonic() - signalled
+
+    attempts = (
+        await tenant.api.get(f"/v1/events/{event_id}/attempts", headers=tenant.auth)
+    ).json()["data"]
+    deliveries = (await tenant.api.get(f"/v1/events/{event_id}", headers=tenant.auth)).json()[
+        "deliveries"
+    ]
+    # Another worker finishes the workflow; the attempt it was told of is not repeated.
+    service.start_worker()
+    temporal = await Client.connect(service.temporal_address)
+    await temporal.get_workflow_handle(event_workflow_id(event_id)).result()
+
+    assert exit_code == 0, f"exit code {exit_code} after {stopped_after:.1f} s"
+    assert [(a["outcome"], a["status_code"]) for a in attempts] == [("succeeded", 200)]
+    assert [(d["status"], d["attempts"]) for d in deliveries] == [("delivered", 1)]
+    assert len(chaos_receiver.received(path)) == 1
