@@ -126,6 +126,8 @@ def build_worker(
             deliveries.record_failure,
         ],
         max_concurrent_activities=settings.worker_max_concurrent_activities,
+        # First attempts and lookups run as local activities.
+        max_concurrent_local_activities=settings.worker_max_concurrent_activities,
         # On SIGTERM, attempts in flight get to finish and be recorded rather than be cut
         # off and repeated by the next worker.
         graceful_shutdown_timeout=timedelta(seconds=settings.worker_shutdown_grace_seconds),

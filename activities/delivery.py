@@ -143,11 +143,13 @@ class DeliveryActivities:
             status_code=answer.status_code,
             response_body=answer.body,
             error=answer.error,
-            scheduled_at=info.current_attempt_scheduled_time,
+            scheduled_at=request.scheduled_at or info.current_attempt_scheduled_time,
             started_at=started_at,
             duration_ms=round(duration_ms, 3),
         )
-        log = {"event_id": event.id, "endpoint_id": endpoint.id, "attempt": info.attempt}
+        # Counted across activities: a local first attempt hands the rest to an ordinary one.
+        attempt_number = info.attempt + request.attempts_before
+        log = {"event_id": event.id, "endpoint_id": endpoint.id, "attempt": attempt_number}
 
         if answer.refused:
             number, _ = await self._record(attempt, "refused", DeliveryStatus.FAILED, None)
@@ -183,9 +185,9 @@ class DeliveryActivities:
                 non_retryable=True,
             )
 
-        last_attempt = info.attempt >= request.retry.maximum_attempts
+        last_attempt = attempt_number >= request.retry.maximum_attempts
         delay = answer.retry_after if answer.status_code in (429, 503) else None
-        delay = delay if delay is not None else next_delay(request.retry, info.attempt)
+        delay = delay if delay is not None else next_delay(request.retry, attempt_number)
         next_at = None if last_attempt else utc_now() + delay
         status = DeliveryStatus.FAILED if last_attempt else DeliveryStatus.DELIVERING
         number, change = await self._record(attempt, "failed", status, next_at)
@@ -201,7 +203,8 @@ class DeliveryActivities:
                 type=DeliveryErrorType.ENDPOINT_UNAVAILABLE,
                 non_retryable=True,
             )
-        if not last_attempt:
+        if not last_attempt and not info.is_local:
+            # A local attempt's workflow learns of the failure directly.
             await self._report(
                 AttemptReport(
                     endpoint_id=endpoint.id,

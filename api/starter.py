@@ -171,6 +171,7 @@ class WorkflowStarter:
                         endpoint_ids=endpoint_ids,
                         single_attempt=single_attempt,
                         search_attributes=self.settings.search_attributes,
+                        local_first_attempts=True,
                     ),
                     task_queue=self.settings.task_queue,
                     search_attributes=(

@@ -134,6 +134,9 @@ class EventWorkflowInput:
     search_attributes: bool = True
     """Keep the WebhookEndpointIds and WebhookStatus search attributes current; off for a
     Temporal server on which they cannot be registered."""
+    local_first_attempts: bool = False
+    """Look up the endpoints and make each first attempt as local activities. Set by every
+    starter of this version; histories started before it replay without."""
 
 
 class Trigger(StrEnum):
@@ -266,6 +269,11 @@ class DeliveryInput:
     event_id: str
     endpoint_id: str
     retry: DeliveryRetry
+    attempts_before: int = 0
+    """Attempts already made by an earlier activity (a local first attempt)."""
+    scheduled_at: datetime | None = None
+    """When a local attempt was scheduled, on Temporal's clock: a local activity's own
+    scheduled time is the worker's."""
 
 
 @dataclass(frozen=True)

@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections import Counter
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy, WorkflowIDReusePolicy
-from temporalio.exceptions import ActivityError, ApplicationError, WorkflowAlreadyStartedError
+from temporalio.common import RetryPolicy, SearchAttributeUpdate, WorkflowIDReusePolicy
+from temporalio.exceptions import (
+    ActivityError,
+    ApplicationError,
+    TimeoutError,
+    WorkflowAlreadyStartedError,
+)
 from temporalio.workflow import ParentClosePolicy
 
 with workflow.unsafe.imports_passed_through():
@@ -27,6 +33,7 @@ with workflow.unsafe.imports_passed_through():
         DeliveryFailureInput,
         DeliveryInput,
         DeliveryReport,
+        DeliveryResult,
         DeliveryRetry,
         DeliveryStatus,
         EndpointOutcome,
@@ -46,10 +53,20 @@ with workflow.unsafe.imports_passed_through():
 # Store lookups and bookkeeping retry until the store is back; only deliveries give up.
 _STORE_TIMEOUT = timedelta(seconds=15)
 _STORE_RETRY = RetryPolicy(maximum_interval=timedelta(seconds=30))
+_ONE_ATTEMPT = RetryPolicy(maximum_attempts=1)
+# How a delivery's last attempt ends when it fails: an ordinary activity's failure wraps the
+# activity's own; a local activity's arrives as it was raised, or as its timeout.
+AttemptFailure = ActivityError | ApplicationError | TimeoutError
+ATTEMPT_FAILURES = (ActivityError, ApplicationError, TimeoutError)
+# A local attempt holds the workflow task open until it ends; beyond this many endpoints
+# the first attempts run as ordinary activities, so one slow receiver cannot hold back
+# the record of a large fan-out.
+MAX_LOCAL_FIRST_ATTEMPTS = 50
 
 
-def delivery_retry_policy(retry: DeliveryRetry) -> RetryPolicy:
-    """Temporal's retry policy for one delivery.
+def delivery_retry_policy(retry: DeliveryRetry, *, attempts_before: int = 0) -> RetryPolicy:
+    """Temporal's retry policy for one delivery, after ``attempts_before`` attempts made
+    elsewhere.
 
     The activity sets ``next_retry_delay`` on every failure, so the intervals here apply
     only when an attempt ends without an answer of its own (a worker lost mid-request).
@@ -58,8 +75,22 @@ def delivery_retry_policy(retry: DeliveryRetry) -> RetryPolicy:
         initial_interval=timedelta(seconds=retry.initial_interval_seconds),
         backoff_coefficient=retry.backoff,
         maximum_interval=timedelta(seconds=retry.maximum_interval_seconds),
-        maximum_attempts=retry.maximum_attempts,
+        maximum_attempts=retry.maximum_attempts - attempts_before,
     )
+
+
+def retries_after_local_attempt(retry: DeliveryRetry, failure: AttemptFailure) -> timedelta | None:
+    """The wait before the second attempt, once a local first attempt failed; ``None``
+    when the delivery is over (no attempts left, or a failure that is never retried)."""
+    cause = _cause(failure)
+    if retry.maximum_attempts <= 1:
+        return None
+    if isinstance(cause, ApplicationError):
+        if cause.non_retryable:
+            return None
+        if cause.next_retry_delay is not None:
+            return cause.next_retry_delay
+    return retry.delay_after_attempt(1) or timedelta(seconds=retry.initial_interval_seconds)
 
 
 @workflow.defn
@@ -67,6 +98,8 @@ class EventWorkflow:
     def __init__(self) -> None:
         self._states: dict[str, EndpointState] = {}
         self._rules: list[AutomationRule] = []
+        self._endpoint_ids_pending: list[str] | None = None
+        self._local = False
 
     @workflow.query(name=DELIVERIES_QUERY)
     def deliveries(self) -> list[EndpointState]:
@@ -84,25 +117,45 @@ class EventWorkflow:
 
     @workflow.run
     async def run(self, event: EventWorkflowInput) -> EventWorkflowResult:
-        found = await workflow.execute_activity_method(
-            EndpointActivities.subscribers_for,
-            SubscribersInput(
-                event_id=event.event_id,
-                account_id=event.account_id,
-                event_type=event.event_type,
-                endpoint_ids=event.endpoint_ids,
-                single_attempt=event.single_attempt,
-            ),
-            start_to_close_timeout=_STORE_TIMEOUT,
-            retry_policy=_STORE_RETRY,
+        # The lookup and each first attempt run as local activities, in the workflow task
+        # that starts the event: an event whose receivers answer at once costs Temporal one
+        # workflow task, not one activity task per endpoint. The choice comes with the input
+        # rather than from a patch, whose marker would cost a search attribute write per
+        # event.
+        local = self._local = event.local_first_attempts
+        lookup = SubscribersInput(
+            event_id=event.event_id,
+            account_id=event.account_id,
+            event_type=event.event_type,
+            endpoint_ids=event.endpoint_ids,
+            single_attempt=event.single_attempt,
         )
-        # Histories recorded before these attributes were kept current replay without them.
-        searchable = event.search_attributes and workflow.patched("search-attributes-kept-current")
+        if local:
+            found = await workflow.execute_local_activity_method(
+                EndpointActivities.subscribers_for,
+                lookup,
+                start_to_close_timeout=_STORE_TIMEOUT,
+                retry_policy=_STORE_RETRY,
+                summary=f"look up the endpoints for {event.event_type}",
+            )
+        else:
+            found = await workflow.execute_activity_method(
+                EndpointActivities.subscribers_for,
+                lookup,
+                start_to_close_timeout=_STORE_TIMEOUT,
+                retry_policy=_STORE_RETRY,
+            )
+        # Histories recorded before these attributes were kept current replay without them;
+        # every run with local first attempts was started after.
+        searchable = event.search_attributes and (
+            local or workflow.patched("search-attributes-kept-current")
+        )
         if searchable:
             endpoint_ids = [s.endpoint_id for s in found.subscribers]
-            workflow.upsert_search_attributes(
-                [ENDPOINT_IDS_ATTRIBUTE.value_set(endpoint_ids[:MAX_SEARCHABLE_ENDPOINT_IDS])]
-            )
+            self._endpoint_ids_pending = endpoint_ids[:MAX_SEARCHABLE_ENDPOINT_IDS]
+            if not local:
+                self._publish_endpoint_ids()
+        local_first = local and len(found.subscribers) <= MAX_LOCAL_FIRST_ATTEMPTS
         self._rules = found.automations
         self._states = {
             s.endpoint_id: EndpointState(endpoint_id=s.endpoint_id, url=s.url)
@@ -115,16 +168,25 @@ class EventWorkflow:
         slots = asyncio.Semaphore(MAX_CONCURRENT_DELIVERIES)
         outcomes = await asyncio.gather(
             *(
-                self._deliver(event, subscriber, attempt_timeout, slots)
+                self._deliver(event, subscriber, attempt_timeout, slots, local_first=local_first)
                 for subscriber in found.subscribers
             )
         )
         status = EventStatus.of([outcome.status for outcome in outcomes])
         if searchable:
-            workflow.upsert_search_attributes([STATUS_ATTRIBUTE.value_set(status.value)])
+            self._publish_endpoint_ids(STATUS_ATTRIBUTE.value_set(status.value))
         if found.automations:
             await self._automate_settled(event, status, outcomes)
         return EventWorkflowResult(event_id=event.event_id, outcomes=list(outcomes))
+
+    def _publish_endpoint_ids(self, *updates: SearchAttributeUpdate[Any]) -> None:
+        """Upsert the endpoint ids, once, together with ``updates``: an attribute set in the
+        workflow task that also settles the event costs one visibility write, not two."""
+        pending, self._endpoint_ids_pending = self._endpoint_ids_pending, None
+        if pending is not None:
+            updates = (ENDPOINT_IDS_ATTRIBUTE.value_set(pending), *updates)
+        if updates:
+            workflow.upsert_search_attributes(list(updates))
 
     async def _deliver(
         self,
@@ -132,25 +194,13 @@ class EventWorkflow:
         subscriber: Subscriber,
         attempt_timeout: timedelta,
         slots: asyncio.Semaphore,
+        *,
+        local_first: bool,
     ) -> EndpointOutcome:
-        retry = subscriber.retry
         async with slots:
             try:
-                result = await workflow.execute_activity_method(
-                    DeliveryActivities.deliver,
-                    DeliveryInput(
-                        event_id=event.event_id, endpoint_id=subscriber.endpoint_id, retry=retry
-                    ),
-                    start_to_close_timeout=attempt_timeout,
-                    schedule_to_close_timeout=(
-                        timedelta(seconds=retry.deadline_seconds)
-                        if retry.deadline_seconds
-                        else None
-                    ),
-                    retry_policy=delivery_retry_policy(retry),
-                    summary=f"deliver to {subscriber.url}",
-                )
-            except ActivityError as failure:
+                result = await self._attempts(event, subscriber, attempt_timeout, local_first)
+            except ATTEMPT_FAILURES as failure:
                 outcome = await self._settle_failed(event, subscriber, failure)
             else:
                 outcome = EndpointOutcome(
@@ -171,6 +221,66 @@ class EventWorkflow:
         await self._automate_outcome(event, subscriber, outcome)
         return outcome
 
+    async def _attempts(
+        self,
+        event: EventWorkflowInput,
+        subscriber: Subscriber,
+        attempt_timeout: timedelta,
+        local_first: bool,
+    ) -> DeliveryResult:
+        """Every attempt of one delivery, until one succeeds or the retry policy is spent.
+
+        A local first attempt that fails hands the rest of the schedule to an ordinary
+        activity: Temporal then keeps the waits, however long, at no cost to the worker.
+        """
+        retry = subscriber.retry
+        request = DeliveryInput(
+            event_id=event.event_id, endpoint_id=subscriber.endpoint_id, retry=retry
+        )
+        summary = f"deliver to {subscriber.url}"
+        started = workflow.now()
+        attempts_before = 0
+        if local_first:
+            try:
+                return await workflow.execute_local_activity_method(
+                    DeliveryActivities.deliver,
+                    dataclasses.replace(request, scheduled_at=started),
+                    start_to_close_timeout=attempt_timeout,
+                    retry_policy=_ONE_ATTEMPT,
+                    summary=summary,
+                )
+            except (ApplicationError, TimeoutError) as failure:
+                wait = retries_after_local_attempt(retry, failure)
+                if wait is None or _past_deadline(retry, started, wait):
+                    raise
+                self._note_failed_first_attempt(subscriber, failure, wait)
+                self._publish_endpoint_ids()
+                await workflow.sleep(wait, summary=f"retry {subscriber.url}")
+                attempts_before = 1
+                request = dataclasses.replace(request, attempts_before=attempts_before)
+        deadline = None
+        if retry.deadline_seconds:
+            deadline = timedelta(seconds=retry.deadline_seconds) - (workflow.now() - started)
+        return await workflow.execute_activity_method(
+            DeliveryActivities.deliver,
+            request,
+            start_to_close_timeout=attempt_timeout,
+            schedule_to_close_timeout=deadline,
+            retry_policy=delivery_retry_policy(retry, attempts_before=attempts_before),
+            summary=summary,
+        )
+
+    def _note_failed_first_attempt(
+        self, subscriber: Subscriber, failure: AttemptFailure, wait: timedelta
+    ) -> None:
+        details = _failure_details(failure)
+        state = self._states[subscriber.endpoint_id]
+        state.status = DeliveryStatus.DELIVERING
+        state.attempts = max(state.attempts, int(details.get("attempt", 1)))
+        state.last_status_code = details.get("status_code")
+        state.next_attempt_at = workflow.now() + wait
+        self._describe_progress()
+
     def _describe_progress(self) -> None:
         """The line the Temporal UI shows under the workflow's summary while it runs."""
         counts = Counter(state.status for state in self._states.values())
@@ -178,26 +288,34 @@ class EventWorkflow:
         workflow.set_current_details(f"{len(self._states)} endpoints: {settled or 'none'}")
 
     async def _settle_failed(
-        self, event: EventWorkflowInput, subscriber: Subscriber, failure: ActivityError
+        self, event: EventWorkflowInput, subscriber: Subscriber, failure: AttemptFailure
     ) -> EndpointOutcome:
-        cause = failure.cause
-        message = str(cause) if cause is not None else str(failure)
-        details = cause.details[0] if isinstance(cause, ApplicationError) and cause.details else {}
-        await workflow.execute_activity_method(
-            DeliveryActivities.record_failure,
-            DeliveryFailureInput(
-                event_id=event.event_id, endpoint_id=subscriber.endpoint_id, error=message
-            ),
-            start_to_close_timeout=_STORE_TIMEOUT,
-            retry_policy=_STORE_RETRY,
+        message = str(_cause(failure) or failure)
+        details = _failure_details(failure)
+        settle = DeliveryFailureInput(
+            event_id=event.event_id, endpoint_id=subscriber.endpoint_id, error=message
         )
+        if self._local:
+            await workflow.execute_local_activity_method(
+                DeliveryActivities.record_failure,
+                settle,
+                start_to_close_timeout=_STORE_TIMEOUT,
+                retry_policy=_STORE_RETRY,
+            )
+        else:
+            await workflow.execute_activity_method(
+                DeliveryActivities.record_failure,
+                settle,
+                start_to_close_timeout=_STORE_TIMEOUT,
+                retry_policy=_STORE_RETRY,
+            )
         return EndpointOutcome(
             endpoint_id=subscriber.endpoint_id,
             status=DeliveryStatus.FAILED,
-            attempts=int(details.get("attempt", 0)) if isinstance(details, dict) else 0,
-            status_code=details.get("status_code") if isinstance(details, dict) else None,
+            attempts=int(details.get("attempt", 0)),
+            status_code=details.get("status_code"),
             error=message,
-            disabled_reason=details.get("disabled") if isinstance(details, dict) else None,
+            disabled_reason=details.get("disabled"),
         )
 
     # ------------------------------------------------------------ automations
@@ -295,6 +413,7 @@ class EventWorkflow:
                 account_id=report.account_id,
                 event_type=emitted.event_type,
                 search_attributes=event.search_attributes,
+                local_first_attempts=True,
             ),
             id=event_workflow_id(emitted.event_id),
             parent_close_policy=ParentClosePolicy.ABANDON,
@@ -306,6 +425,26 @@ class EventWorkflow:
             ),
             static_summary=f"{emitted.event_type} for account {report.account_id}",
         )
+
+
+def _past_deadline(retry: DeliveryRetry, started: datetime, wait: timedelta) -> bool:
+    """Whether the next attempt would start after the policy's overall deadline."""
+    if not retry.deadline_seconds:
+        return False
+    return workflow.now() + wait - started >= timedelta(seconds=retry.deadline_seconds)
+
+
+def _cause(failure: AttemptFailure) -> BaseException | None:
+    """The attempt's own failure, unwrapped from an ordinary activity's."""
+    return failure.cause if isinstance(failure, ActivityError) else failure
+
+
+def _failure_details(failure: AttemptFailure) -> dict[str, Any]:
+    """What the delivery activity attached to its last failure: attempt, status code and
+    why the endpoint was disabled, if it was."""
+    cause = _cause(failure)
+    details = cause.details[0] if isinstance(cause, ApplicationError) and cause.details else {}
+    return details if isinstance(details, dict) else {}
 
 
 def operational_event_data(event_type: str, report: DeliveryReport) -> dict[str, Any]:

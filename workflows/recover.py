@@ -51,6 +51,7 @@ class RecoverWorkflow:
                         event_type=event.event_type,
                         endpoint_ids=[request.endpoint_id],
                         search_attributes=request.search_attributes,
+                        local_first_attempts=True,
                     ),
                     id=recovered_event_workflow_id(
                         event.event_id, request.endpoint_id, request.since
