@@ -21,6 +21,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from temporalio.client import Client, Interceptor
 from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 from temporalio.worker import Worker
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from activities.delivery import DeliveryActivities
 from activities.endpoints import EndpointActivities
@@ -118,6 +119,11 @@ def build_worker(
         client,
         task_queue=settings.task_queue,
         workflows=[EventWorkflow, RecoverWorkflow],
+        # Workflow code stays restricted to deterministic calls, but the modules it imports
+        # are shared rather than imported afresh for every event.
+        workflow_runner=SandboxedWorkflowRunner(
+            restrictions=SandboxRestrictions.default.with_passthrough_all_modules()
+        ),
         activities=[
             endpoints.subscribers_for,
             endpoints.recoverable_events,
