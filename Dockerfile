@@ -1,4 +1,5 @@
-# One image for the API and the worker; docker-compose.yml picks the command.
+# One image for the API, the worker and `webhooks db upgrade`, which brings the store's
+# schema up to date and must run before them; docker-compose.yml picks the command.
 FROM python:3.11-slim
 
 WORKDIR /app
@@ -9,7 +10,8 @@ COPY core core
 COPY api api
 COPY workflows workflows
 COPY activities activities
-COPY worker.py devstack.py retry_policies.toml ./
+COPY cli cli
+COPY worker.py devstack.py retry_policies.toml automations.toml ./
 RUN pip install .
 
 USER nobody

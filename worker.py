@@ -24,6 +24,7 @@ from core import store
 from core.automations import AutomationError, Automations, load_automations
 from core.config import Settings, get_settings
 from core.retry import RetryPolicies, RetryPolicyError, load_retry_policies
+from core.schema import SchemaError, require_current_schema
 from workflows.event import EventWorkflow
 from workflows.recover import RecoverWorkflow
 
@@ -118,7 +119,11 @@ async def main() -> None:
         level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s"
     )
     engine = store.create_engine(settings.database_url)
-    await store.create_schema(engine)
+    try:
+        await require_current_schema(engine)
+    except SchemaError as error:
+        await engine.dispose()
+        sys.exit(f"worker cannot start: {error}")
     client = await connect_when_reachable(settings)
 
     stop = asyncio.Event()

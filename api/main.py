@@ -12,9 +12,11 @@ from temporalio.client import Client
 from api.errors import install_error_handlers
 from api.limits import BodySizeLimit
 from api.routes import accounts, dashboard, endpoints, event_types, events
+from api.startup import PlainStartupRefusal
 from core import store
 from core.config import Settings, get_settings
 from core.retry import load_retry_policies
+from core.schema import SchemaError, require_current_schema
 
 
 def create_app(settings: Settings | None = None, *, temporal: Client | None = None) -> FastAPI:
@@ -27,7 +29,11 @@ def create_app(settings: Settings | None = None, *, temporal: Client | None = No
         app.state.settings = resolved
         app.state.policies = load_retry_policies(resolved.retry_policies_file)
         engine = store.create_engine(resolved.database_url)
-        await store.create_schema(engine)
+        try:
+            await require_current_schema(engine)
+        except SchemaError:
+            await engine.dispose()
+            raise
         app.state.sessions = store.session_factory(engine)
         # Lazy: the API starts and answers while Temporal is down; emits then get a 503.
         app.state.temporal = temporal or await Client.connect(
@@ -44,6 +50,7 @@ def create_app(settings: Settings | None = None, *, temporal: Client | None = No
     )
     install_error_handlers(app)
     app.add_middleware(BodySizeLimit)
+    app.add_middleware(PlainStartupRefusal)
     for module in (accounts, endpoints, event_types, events, dashboard):
         app.include_router(module.router)
 
