@@ -1,4 +1,5 @@
-"""Development launcher behind ``make run``: Temporal, the worker and the API in one terminal.
+"""Development launcher behind ``make run``: Temporal, the worker and the API in one terminal,
+once ``webhooks db upgrade`` has brought the store's schema up to date.
 
 Development only. Temporal's dev server keeps its state in ``.data/temporal.db`` so
 workflows survive restarts, and its chatty output goes to ``.data/temporal.log``; the
@@ -136,6 +137,10 @@ def venv_script(name: str) -> str:
 
 
 # The same commands docker-compose.yml runs, but for the interpreter and the host.
+def migrate_command() -> list[str]:
+    return [venv_script("webhooks"), "db", "upgrade"]
+
+
 def worker_command() -> list[str]:
     return [sys.executable, "worker.py"]
 
@@ -326,9 +331,29 @@ async def first_exit(children: Sequence[Child], stop: asyncio.Event) -> Child | 
     return None
 
 
+async def migrate_store(stop: asyncio.Event) -> None:
+    """Bring the store's schema up to date first: the worker and the API only check it."""
+    say("Migrating the store ...")
+    try:
+        migration = await spawn("webhooks db upgrade", migrate_command())
+    except FileNotFoundError:
+        raise StackError(
+            f"{migrate_command()[0]} is missing; run 'make install' (it installs the command)"
+        ) from None
+    # Not interrupted midway: it is one transaction, and over in moments.
+    returncode = await migration.process.wait()
+    if returncode != 0:
+        raise StackError(
+            f"'webhooks db upgrade' {describe_exit(returncode)}; the store was left as it was"
+        )
+    if stop.is_set():
+        raise Interrupted
+
+
 async def start(children: list[Child], stop: asyncio.Event, settings: Settings) -> None:
     binary = temporal_binary()
     DATA_DIR.mkdir(parents=True, exist_ok=True)
+    await migrate_store(stop)
 
     say(f"Starting Temporal dev server (output in {TEMPORAL_LOG}) ...")
     temporal = await spawn("Temporal", temporal_command(binary), log=TEMPORAL_LOG)

@@ -29,6 +29,7 @@ from core import store
 from core.automations import AutomationError, Automations, load_automations
 from core.config import Settings, get_settings
 from core.retry import RetryPolicies, RetryPolicyError, load_retry_policies
+from core.schema import SchemaError, require_current_schema
 from core.tracing import start_tracing
 from workflows.event import EventWorkflow
 from workflows.recover import RecoverWorkflow
@@ -176,7 +177,11 @@ async def main() -> None:
     except MetricsPortError as error:
         sys.exit(f"worker cannot start: {error}")
     engine = store.create_engine(settings.database_url)
-    await store.create_schema(engine)
+    try:
+        await require_current_schema(engine)
+    except SchemaError as error:
+        await engine.dispose()
+        sys.exit(f"worker cannot start: {error}")
     tracing = start_tracing(settings, service_name="webhooks-worker")
     client = await connect_when_reachable(
         settings, runtime=runtime, interceptors=tracing.interceptors()

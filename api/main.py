@@ -12,9 +12,11 @@ from temporalio.client import Client
 from api.errors import install_error_handlers
 from api.limits import BodySizeLimit
 from api.routes import accounts, dashboard, endpoints, event_types, events, health, metrics
+from api.startup import PlainStartupRefusal
 from core import store
 from core.config import Settings, get_settings
 from core.retry import load_retry_policies
+from core.schema import SchemaError, require_current_schema
 from core.tracing import Tracing, start_tracing
 
 
@@ -34,7 +36,11 @@ def create_app(
         app.state.settings = resolved
         app.state.policies = load_retry_policies(resolved.retry_policies_file)
         engine = store.create_engine(resolved.database_url)
-        await store.create_schema(engine)
+        try:
+            await require_current_schema(engine)
+        except SchemaError:
+            await engine.dispose()
+            raise
         app.state.sessions = store.session_factory(engine)
         traced = tracing or start_tracing(resolved, service_name="webhooks-api")
         traced.instrument_app(app)
@@ -55,6 +61,7 @@ def create_app(
     )
     install_error_handlers(app)
     app.add_middleware(BodySizeLimit)
+    app.add_middleware(PlainStartupRefusal)
     for module in (accounts, endpoints, event_types, events, dashboard, health, metrics):
         app.include_router(module.router)
 

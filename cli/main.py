@@ -1,7 +1,8 @@
 """``webhooks``: inspect and operate the webhook service from a terminal.
 
-Every command but ``temporal setup`` talks to the HTTP API, at ``--api-url`` (or
-``WEBHOOKS_API_URL``) with the account key ``--api-key`` (or ``WEBHOOKS_API_KEY``).
+Every command but ``temporal setup`` and ``db`` talks to the HTTP API, at ``--api-url`` (or
+``WEBHOOKS_API_URL``) with the account key ``--api-key`` (or ``WEBHOOKS_API_KEY``); ``db``
+works on the store at ``DATABASE_URL``.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import typer
 
 from cli import output
 from cli.client import DEFAULT_API_URL, PAGE_SIZE_MAX, ApiClient, Json
+from cli.database import store_revision, upgrade_store
 from cli.errors import CliError
 from cli.temporal import register_search_attributes
 from core.contracts import DeliveryStatus
@@ -36,9 +38,14 @@ endpoints_app = typer.Typer(
 temporal_app = typer.Typer(
     help="Prepare a Temporal namespace for the service.", no_args_is_help=True
 )
+db_app = typer.Typer(
+    help="Migrate the store at DATABASE_URL to the schema this version needs.",
+    no_args_is_help=True,
+)
 app.add_typer(events_app, name="events")
 app.add_typer(endpoints_app, name="endpoints")
 app.add_typer(temporal_app, name="temporal")
+app.add_typer(db_app, name="db")
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -352,3 +359,43 @@ def temporal_setup() -> None:
         output.say(f"Added to {where}: {', '.join(result.added)}")
     else:
         output.say(f"Nothing missing: {where} already has {', '.join(result.known)}")
+
+
+# ---------------------------------------------------------------- db
+
+
+@db_app.command("upgrade")
+@reported
+def db_upgrade() -> None:
+    """Apply the migrations the store at DATABASE_URL lacks; running it again does nothing.
+
+    A store whose tables were made before migrations existed is adopted when they match
+    the latest schema, and refused otherwise.
+    """
+    store, upgrade = upgrade_store()
+    if upgrade.adopted:
+        output.say(
+            f"The store at {store} already had the latest schema, made before migrations "
+            f"existed: recorded it as revision {upgrade.after}."
+        )
+    elif upgrade.before == upgrade.after:
+        output.say(f"The store at {store} is up to date: revision {upgrade.after}.")
+    else:
+        start = f"revision {upgrade.before}" if upgrade.before else "an empty database"
+        output.say(f"Upgraded the store at {store} from {start} to revision {upgrade.after}.")
+
+
+@db_app.command("current")
+@reported
+def db_current() -> None:
+    """The revision the store at DATABASE_URL is at, and the latest this version knows."""
+    revision = store_revision()
+    output.lines(
+        ("store", revision.store),
+        ("revision", revision.current or "none"),
+        ("latest", revision.latest),
+    )
+    if not revision.known:
+        output.note("This version of the service does not know that revision: a newer one made it.")
+    elif revision.current != revision.latest:
+        output.note("Run 'webhooks db upgrade' to bring the store up to date.")

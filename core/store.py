@@ -6,7 +6,6 @@ account wherever the caller acts for one, so a route cannot forget the tenant.
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import secrets
 from collections.abc import AsyncIterator, Sequence
@@ -19,10 +18,10 @@ from typing import Any
 
 from sqlalchemy import event as sa_event
 from sqlalchemy import func
-from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlalchemy.pool import ConnectionPoolEntry
-from sqlmodel import SQLModel, col, select
+from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from core.contracts import DeliveryStatus
@@ -78,20 +77,6 @@ def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
         connection.exec_driver_sql("BEGIN IMMEDIATE")
 
     return engine
-
-
-async def create_schema(engine: AsyncEngine) -> None:
-    """Create missing tables. The API and the worker may start together on an empty store;
-    the one that loses the race to create a table finds it there on its second pass."""
-    for remaining in (1, 0):
-        try:
-            async with engine.begin() as connection:
-                await connection.run_sync(SQLModel.metadata.create_all)
-            return
-        except DBAPIError:
-            if not remaining:
-                raise
-            await asyncio.sleep(0.5)
 
 
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

@@ -30,6 +30,7 @@ from core.automations import load_automations
 from core.config import Settings
 from core.contracts import SEARCH_ATTRIBUTES, EventWorkflowResult, event_workflow_id
 from core.retry import load_retry_policies
+from core.schema import upgrade_schema
 from core.tracing import Tracing
 from tests.receiver import Receiver
 from worker import build_worker, delivery_client
@@ -83,9 +84,15 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
 
 
 @pytest.fixture
-async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
-    engine = store.create_engine(database_url)
-    await store.create_schema(engine)
+async def store_url(database_url: str) -> str:
+    """The database with the store's schema, built by the migrations as in production."""
+    await upgrade_schema(database_url)
+    return database_url
+
+
+@pytest.fixture
+async def engine(store_url: str) -> AsyncIterator[AsyncEngine]:
+    engine = store.create_engine(store_url)
     yield engine
     await engine.dispose()
 
@@ -165,8 +172,8 @@ async def running_stack(
     worker_tracing: Tracing | None = None,
 ) -> AsyncIterator[Stack]:
     """The API in process and a worker on the settings' task queue, as the service runs them."""
+    await upgrade_schema(settings.database_url)
     engine = store.create_engine(settings.database_url)
-    await store.create_schema(engine)
     sessions = store.session_factory(engine)
     app = create_app(
         settings, temporal=traced_client(temporal_env.client, api_tracing), tracing=api_tracing
@@ -207,6 +214,7 @@ async def served_api(temporal_env: WorkflowEnvironment, database_url: str) -> As
     listener.bind(("127.0.0.1", 0))
     port = listener.getsockname()[1]
     settings = make_settings(database_url)
+    await upgrade_schema(settings.database_url)
     api = create_app(settings)
     server = uvicorn.Server(uvicorn.Config(api, log_level="warning", access_log=False))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [listener]}, daemon=True)

@@ -26,6 +26,7 @@ from core import store
 from core.config import Settings
 from core.contracts import EventWorkflowResult, event_workflow_id
 from core.retry import load_retry_policies
+from core.schema import upgrade_schema
 from tests.conftest import ADMIN_TOKEN, make_settings
 from tests.events import example
 from tests.receiver import Receiver
@@ -90,8 +91,8 @@ async def test_api_and_worker_connect_with_mtls_an_api_key_and_the_namespace(
     # The Webhook* search attributes are registered in the default namespace only.
     settings = make_settings(f"sqlite+aiosqlite:///{tmp_path / 'webhooks.db'}")
     settings = settings.model_copy(update={"search_attributes": False})
+    await upgrade_schema(settings.database_url)
     engine = store.create_engine(settings.database_url)
-    await store.create_schema(engine)
     app = create_app(settings)
 
     worker_client = await asyncio.wait_for(connect_when_reachable(settings), timeout=30)

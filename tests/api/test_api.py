@@ -350,9 +350,9 @@ def _closed_port() -> int:
 
 
 async def test_emit_while_temporal_is_unreachable_gets_503_and_accepts_nothing(
-    database_url: str,
+    store_url: str,
 ) -> None:
-    settings = make_settings(database_url, temporal_rpc_timeout_seconds=2.0)
+    settings = make_settings(store_url, temporal_rpc_timeout_seconds=2.0)
     unreachable = await Client.connect(f"127.0.0.1:{_closed_port()}", lazy=True)
     app = create_app(settings, temporal=unreachable)
     async with (

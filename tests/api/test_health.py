@@ -38,9 +38,9 @@ async def test_ready_when_the_store_and_temporal_answer(stack: Stack) -> None:
     assert response.json() == {"status": "ready", "checks": {"store": "ok", "temporal": "ok"}}
 
 
-async def test_not_ready_naming_temporal_when_it_does_not_answer(database_url: str) -> None:
+async def test_not_ready_naming_temporal_when_it_does_not_answer(store_url: str) -> None:
     unreachable = await Client.connect(f"127.0.0.1:{free_port()}", lazy=True)
-    app = create_app(make_settings(database_url), temporal=unreachable)
+    app = create_app(make_settings(store_url), temporal=unreachable)
 
     async with serving(app) as api:
         ready = await api.get("/readyz")
@@ -58,9 +58,9 @@ async def test_not_ready_naming_temporal_when_it_does_not_answer(database_url: s
 
 
 async def test_not_ready_naming_the_store_when_it_does_not_answer(
-    temporal_env: WorkflowEnvironment, database_url: str
+    temporal_env: WorkflowEnvironment, store_url: str
 ) -> None:
-    app = create_app(make_settings(database_url), temporal=temporal_env.client)
+    app = create_app(make_settings(store_url), temporal=temporal_env.client)
     # The API creates its schema as it starts, so the store goes away after that: its
     # sessions now connect to a port where no database listens.
     gone = store.create_engine(f"postgresql+psycopg://postgres@127.0.0.1:{free_port()}/test")

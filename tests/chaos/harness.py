@@ -204,6 +204,18 @@ class Service:
             "PYTHONUNBUFFERED": "1",
         }
 
+    def migrate(self) -> None:
+        """``webhooks db upgrade``, as a deployment runs it before the API and workers."""
+        migration = subprocess.run(
+            [venv_binary("webhooks"), "db", "upgrade"],
+            cwd=PROJECT,
+            env=os.environ | self.env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert migration.returncode == 0, migration.stderr
+
     def start_worker(self) -> Process:
         worker = Process(
             f"worker-{len(self.workers) + 1}",

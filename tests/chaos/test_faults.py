@@ -47,6 +47,7 @@ async def service(tmp_path: Path, temporal: TemporalServer) -> AsyncIterator[Ser
     """The API and workers as processes, on the default SQLite store, the API started."""
     running = Service(tmp_path, temporal.address, f"sqlite:///{tmp_path / 'webhooks.db'}")
     try:
+        running.migrate()
         await running.start_api()
         yield running
     finally:
@@ -173,6 +174,7 @@ async def test_store_restarted_mid_burst_loses_nothing(
     postgres.init()
     service = Service(tmp_path, temporal.address, postgres.url)
     try:
+        service.migrate()
         await service.start_api()
         service.start_worker()
         tenant = await Tenant.create(service, chaos_receiver, ENDPOINTS)

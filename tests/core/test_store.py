@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy.ext.asyncio import async_sessionmaker
@@ -247,15 +246,3 @@ async def test_deliveries_are_made_once_and_track_attempts(sessions: Sessions) -
     assert (by_endpoint["ep_2"].status, by_endpoint["ep_2"].last_error) == ("failed", "gave up")
     assert [attempt.attempt for attempt in attempts] == [2] and cursor is not None
     assert others == []
-
-
-async def test_api_and_worker_can_create_the_schema_at_the_same_time(database_url: str) -> None:
-    engines = [store.create_engine(database_url) for _ in range(3)]
-
-    await asyncio.gather(*(store.create_schema(engine) for engine in engines))
-
-    async with store.transaction(store.session_factory(engines[0])) as session:
-        account, _ = await store.create_account(session, name="after the race")
-    assert account.id
-    for engine in engines:
-        await engine.dispose()

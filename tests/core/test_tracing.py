@@ -16,6 +16,7 @@ from temporalio.contrib.opentelemetry import TracingInterceptor
 from temporalio.testing import WorkflowEnvironment
 
 from api.main import create_app
+from core.schema import upgrade_schema
 from core.tracing import EVENT_ID_ATTRIBUTE, start_tracing
 from tests.chaos.harness import Service, Tenant
 from tests.conftest import make_settings, running_stack
@@ -55,6 +56,7 @@ async def test_no_endpoint_leaves_the_api_and_delivery_client_uninstrumented(
     monkeypatch.delenv("OTEL_EXPORTER_OTLP_ENDPOINT", raising=False)
     monkeypatch.setenv("TEMPORAL_ADDRESS", temporal_env.client.service_client.config.target_host)
     settings = make_settings(f"sqlite+aiosqlite:///{tmp_path / 'webhooks.db'}")
+    await upgrade_schema(settings.database_url)
     app = create_app(settings)
     http = httpx.AsyncClient()
 
@@ -77,6 +79,7 @@ async def test_an_endpoint_traces_the_api_and_its_temporal_client_and_flushes_on
     monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", collector.url("/"))
     monkeypatch.delenv("OTEL_SERVICE_NAME", raising=False)
     settings = make_settings(f"sqlite+aiosqlite:///{tmp_path / 'webhooks.db'}")
+    await upgrade_schema(settings.database_url)
     app = create_app(settings)
 
     async with (
@@ -225,6 +228,7 @@ async def test_the_api_and_worker_processes_export_their_spans_over_otlp_http(
         task_queue=f"webhooks-{uuid.uuid4()}",
     )
     try:
+        service.migrate()
         await service.start_api()
         worker = service.start_worker()
         tenant = await Tenant.create(service, receiver, endpoints=2)

@@ -15,6 +15,7 @@ from temporalio.client import Client
 from api.main import create_app
 from core import store
 from core.retry import load_retry_policies
+from core.schema import upgrade_schema
 from tests.conftest import Stack, make_settings
 from worker import build_worker, delivery_client
 
@@ -57,8 +58,8 @@ async def serve(server: uvicorn.Server) -> AsyncIterator[str]:
 @asynccontextmanager
 async def running_dashboard(temporal: Client, database_url: str) -> AsyncIterator[Dashboard]:
     settings = make_settings(database_url)
+    await upgrade_schema(settings.database_url)
     engine = store.create_engine(settings.database_url)
-    await store.create_schema(engine)
     sessions = store.session_factory(engine)
     app = create_app(settings, temporal=temporal)
     server = uvicorn.Server(

@@ -9,13 +9,16 @@ import httpx
 import pytest
 
 from api.main import create_app
+from core.schema import upgrade_schema
 from tests.conftest import make_settings
 
 
 @pytest.fixture
 async def http(tmp_path: Path) -> AsyncIterator[httpx.AsyncClient]:
     # The pages never reach Temporal, whose client connects lazily.
-    app = create_app(make_settings(f"sqlite+aiosqlite:///{tmp_path / 'webhooks.db'}"))
+    database_url = f"sqlite+aiosqlite:///{tmp_path / 'webhooks.db'}"
+    await upgrade_schema(database_url)
+    app = create_app(make_settings(database_url))
     transport = httpx.ASGITransport(app=app)
     async with (
         app.router.lifespan_context(app),

@@ -28,11 +28,10 @@ async def _until_delivering(api: httpx.AsyncClient, auth: dict[str, str], event_
 
 
 async def test_delivery_in_backoff_is_finished_by_a_new_worker(
-    temporal_env: WorkflowEnvironment, database_url: str, receiver: Receiver
+    temporal_env: WorkflowEnvironment, store_url: str, receiver: Receiver
 ) -> None:
-    settings = make_settings(database_url)
+    settings = make_settings(store_url)
     engine = store.create_engine(settings.database_url)
-    await store.create_schema(engine)
     sessions = store.session_factory(engine)
     policies = load_retry_policies(settings.retry_policies_file)
     receiver.script("/later", Answer(503, headers={"Retry-After": "2"}))
