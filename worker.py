@@ -9,7 +9,7 @@ import asyncio
 import logging
 import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import timedelta
 from wsgiref.simple_server import WSGIServer
 
@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 from temporalio.client import Client, Interceptor
 from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
+from temporalio.service import RPCError
 from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
@@ -161,6 +162,53 @@ async def connect_when_reachable(
             delay = min(delay * 2, 30.0)
 
 
+async def run_until_stopped(
+    new_worker: Callable[[Client], Worker],
+    connect: Callable[[], Awaitable[Client]],
+    stop: asyncio.Event,
+) -> None:
+    """Run a worker until ``stop`` is set. A worker checks its namespace as it starts; if
+    Temporal goes away just then, the worker waits for it and starts again on a new
+    connection (the old one keeps the failed worker registered) rather than exit, as it
+    would if Temporal went away a moment later."""
+    delay = 1.0
+    while True:
+        client = await _unless_stopped(connect(), stop)
+        if client is None:
+            return
+        try:
+            async with new_worker(client) as worker:
+                logger.info("worker polling task queue %r", worker.task_queue)
+                await stop.wait()
+                logger.info("worker stopping: finishing the attempts in flight")
+                return
+        except RuntimeError as error:
+            if stop.is_set() or await temporal_answers(client):
+                raise
+            logger.warning("Temporal went away as the worker started (%s); retrying", error)
+        await asyncio.sleep(delay)
+        delay = min(delay * 2, 30.0)
+
+
+async def _unless_stopped(connecting: Awaitable[Client], stop: asyncio.Event) -> Client | None:
+    """The connection, or ``None`` if ``stop`` is set while Temporal is still away."""
+    connection = asyncio.ensure_future(connecting)
+    stopped = asyncio.ensure_future(stop.wait())
+    await asyncio.wait({connection, stopped}, return_when=asyncio.FIRST_COMPLETED)
+    stopped.cancel()
+    if connection.done():
+        return connection.result()
+    connection.cancel()
+    return None
+
+
+async def temporal_answers(client: Client) -> bool:
+    try:
+        return await client.service_client.check_health(timeout=timedelta(seconds=5))
+    except (RPCError, RuntimeError):
+        return False
+
+
 async def main() -> None:
     try:
         settings = get_settings()
@@ -183,9 +231,6 @@ async def main() -> None:
         await engine.dispose()
         sys.exit(f"worker cannot start: {error}")
     tracing = start_tracing(settings, service_name="webhooks-worker")
-    client = await connect_when_reachable(
-        settings, runtime=runtime, interceptors=tracing.interceptors()
-    )
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -194,18 +239,20 @@ async def main() -> None:
 
     async with delivery_client(settings) as http:
         tracing.instrument_http_client(http)
-        worker = build_worker(
-            client,
-            settings=settings,
-            sessions=store.session_factory(engine),
-            http=http,
-            policies=policies,
-            automations=automations,
+        await run_until_stopped(
+            lambda client: build_worker(
+                client,
+                settings=settings,
+                sessions=store.session_factory(engine),
+                http=http,
+                policies=policies,
+                automations=automations,
+            ),
+            lambda: connect_when_reachable(
+                settings, runtime=runtime, interceptors=tracing.interceptors()
+            ),
+            stop,
         )
-        async with worker:
-            logger.info("worker polling task queue %r", settings.task_queue)
-            await stop.wait()
-            logger.info("worker stopping: finishing the attempts in flight")
     await engine.dispose()
     if metrics_server is not None:
         metrics_server.shutdown()

@@ -29,8 +29,8 @@ from core.retry import load_retry_policies
 from core.schema import upgrade_schema
 from tests.conftest import ADMIN_TOKEN, make_settings
 from tests.events import example
+from tests.proxies import CLIENT_NAME, SERVER_NAME, Certificates, TLSProxy
 from tests.receiver import Receiver
-from tests.tls_proxy import CLIENT_NAME, SERVER_NAME, Certificates, TLSProxy
 from worker import build_worker, connect_when_reachable, delivery_client
 
 

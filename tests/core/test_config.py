@@ -8,7 +8,7 @@ from pydantic import ValidationError
 from temporalio.service import TLSConfig
 
 from core.config import Settings
-from tests.tls_proxy import Certificates
+from tests.proxies import Certificates
 
 
 def test_development_defaults_the_admin_token() -> None:

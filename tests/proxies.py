@@ -1,6 +1,7 @@
-"""A TLS front for a plaintext server, as Temporal Cloud is one for its frontends.
+"""Fronts for a server in the tests: a TCP forwarder that can stop and start again, as a
+server that restarts does, and a TLS front, as Temporal Cloud is one for its frontends.
 
-It speaks TLS with ALPN ``h2`` (what gRPC needs), requires a client certificate signed by
+The TLS front speaks ALPN ``h2`` (what gRPC needs), requires a client certificate signed by
 its CA (mTLS), and forwards the decrypted bytes to the server behind it.
 """
 
@@ -50,16 +51,17 @@ class Certificates:
         return certificates
 
 
-class TLSProxy:
-    def __init__(self, upstream: str, certificates: Certificates) -> None:
-        host, _, port = upstream.rpartition(":")
-        self._upstream = (host, int(port))
-        self._context = ssl.create_default_context(
-            ssl.Purpose.CLIENT_AUTH, cafile=str(certificates.ca)
-        )
-        self._context.load_cert_chain(certificates.server_chain, certificates.server_key)
-        self._context.verify_mode = ssl.CERT_REQUIRED
-        self._context.set_alpn_protocols(["h2"])
+class TCPProxy:
+    """Forwards connections on a local port to ``upstream``; it can stop and start again on
+    the same port, as a server that restarts does."""
+
+    def __init__(
+        self, upstream: str, *, port: int = 0, context: ssl.SSLContext | None = None
+    ) -> None:
+        host, _, upstream_port = upstream.rpartition(":")
+        self._upstream = (host, int(upstream_port))
+        self._port = port
+        self._context = context
         self._server: asyncio.Server | None = None
         self._writers: list[asyncio.StreamWriter] = []
         self.client_names: list[str] = []
@@ -72,13 +74,17 @@ class TLSProxy:
         return f"{host}:{port}"
 
     async def start(self) -> None:
-        self._server = await asyncio.start_server(self._forward, "127.0.0.1", 0, ssl=self._context)
+        self._server = await asyncio.start_server(
+            self._forward, "127.0.0.1", self._port, ssl=self._context
+        )
+        self._port = self._server.sockets[0].getsockname()[1]
 
     async def stop(self) -> None:
         if self._server is not None:
             self._server.close()
         for writer in self._writers:
             writer.close()
+        self._writers = []
         if self._server is not None:
             await self._server.wait_closed()
 
@@ -91,6 +97,17 @@ class TLSProxy:
         await asyncio.gather(
             _pipe(reader, upstream_writer), _pipe(upstream_reader, writer), return_exceptions=True
         )
+
+
+class TLSProxy(TCPProxy):
+    """Speaks TLS with ALPN ``h2`` and requires a client certificate signed by the CA."""
+
+    def __init__(self, upstream: str, certificates: Certificates) -> None:
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH, cafile=str(certificates.ca))
+        context.load_cert_chain(certificates.server_chain, certificates.server_key)
+        context.verify_mode = ssl.CERT_REQUIRED
+        context.set_alpn_protocols(["h2"])
+        super().__init__(upstream, context=context)
 
 
 async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:

@@ -1,0 +1,63 @@
+"""The worker process's life around Temporal: starting while Temporal goes away."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+
+from temporalio.api.enums.v1 import TaskQueueType
+from temporalio.api.taskqueue.v1 import TaskQueue
+from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
+from temporalio.client import Client
+from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Worker
+
+from tests.chaos.harness import free_port, wait_until
+from tests.proxies import TCPProxy
+from worker import run_until_stopped
+from workflows.recover import RecoverWorkflow
+
+
+async def test_worker_that_loses_temporal_as_it_starts_waits_and_starts_again(
+    temporal_env: WorkflowEnvironment,
+) -> None:
+    upstream = temporal_env.client.service_client.config.target_host
+    proxy = TCPProxy(upstream, port=free_port())
+    await proxy.start()
+    task_queue = f"webhooks-{uuid.uuid4()}"
+    connections = 0
+
+    async def connect() -> Client:
+        nonlocal connections
+        connections += 1
+        if connections == 1:
+            client = await Client.connect(proxy.address)
+            await proxy.stop()  # Temporal goes away just as the worker is about to start
+            return client
+        await proxy.start()
+        return await Client.connect(proxy.address)
+
+    def new_worker(client: Client) -> Worker:
+        return Worker(client, task_queue=task_queue, workflows=[RecoverWorkflow])
+
+    async def polled() -> bool:
+        described = await temporal_env.client.workflow_service.describe_task_queue(
+            DescribeTaskQueueRequest(
+                namespace=temporal_env.client.namespace,
+                task_queue=TaskQueue(name=task_queue),
+                task_queue_type=TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW,
+            )
+        )
+        return bool(described.pollers)
+
+    stop = asyncio.Event()
+    running = asyncio.create_task(run_until_stopped(new_worker, connect, stop))
+    try:
+        # The SDK retries its namespace check for a while before the first worker fails.
+        await wait_until(polled, timeout=120, what="the worker to poll once Temporal is back")
+    finally:
+        stop.set()
+        await asyncio.wait_for(running, timeout=30)
+        await proxy.stop()
+
+    assert connections == 2
