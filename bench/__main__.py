@@ -42,6 +42,17 @@ def parse(arguments: list[str]) -> argparse.Namespace:
     return parser.parse_args(arguments)
 
 
+def _make_command(arguments: str) -> str:
+    """The ``make bench`` line that passes these arguments, quoted as a person would."""
+    if any(character in arguments for character in '"$`\\'):
+        return f"make bench BENCH_ARGS={shlex.quote(arguments)}"
+    return (
+        f'make bench BENCH_ARGS="{arguments}"'
+        if " " in arguments
+        else f"make bench BENCH_ARGS={arguments}"
+    )
+
+
 def options_from(arguments: argparse.Namespace, argv: list[str]) -> Options:
     quick: bool = arguments.quick
     duration = arguments.duration or (2.0 if quick else 30.0)
@@ -59,7 +70,7 @@ def options_from(arguments: argparse.Namespace, argv: list[str]) -> Options:
         backlog_flat_seconds=3.0 if quick else 10.0,
         # Paced baselines are the latency comparison at equal load; quick skips them.
         baseline_paced=not quick,
-        command=f"make bench BENCH_ARGS={shlex.quote(make_args)}" if argv else "make bench",
+        command=_make_command(make_args) if argv else "make bench",
         note=arguments.note,
         options={
             "quick": quick,
@@ -78,10 +89,10 @@ def main() -> None:
     logging.getLogger("httpx").setLevel(logging.WARNING)
     os.chdir(PROJECT_ROOT)
     argv = sys.argv[1:]
-    options = options_from(parse(argv), argv)
-    results = asyncio.run(run_bench(options))
+    arguments = parse(argv)
+    results = asyncio.run(run_bench(options_from(arguments, argv)))
     text = json.dumps(results, indent=1)
-    out: Path = parse(argv).out
+    out: Path = arguments.out
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(text)
     (DOCS / "benchmarks.json").write_text(text)

@@ -28,17 +28,26 @@ from core.models import Event, utc_now
 from core.signing import signed_headers
 
 
-def ceiling_sender(http: httpx.AsyncClient, endpoints: list[Endpoint]) -> Send:
-    """One event: a signed POST to each endpoint at once, as the K deliveries would be."""
+def ceiling_sender(
+    http: httpx.AsyncClient, endpoints: list[Endpoint], *, max_in_flight: int
+) -> Send:
+    """One event: a signed POST to each endpoint at once, as the K deliveries would be.
+
+    At most ``max_in_flight`` POSTs are under way, as a worker runs at most that many
+    delivery activities: more would queue in httpx's pool, whose bookkeeping then costs
+    more than the requests.
+    """
     data = event_data()
+    slots = asyncio.Semaphore(max_in_flight)
 
     async def post(endpoint: Endpoint, event_id: str, body: str) -> int:
-        headers = signed_headers(
-            [endpoint.secret], message_id=event_id, timestamp=int(time.time()), body=body
-        )
-        headers["content-type"] = "application/json"
-        response = await http.post(endpoint.url, content=body, headers=headers)
-        return response.status_code
+        async with slots:
+            headers = signed_headers(
+                [endpoint.secret], message_id=event_id, timestamp=int(time.time()), body=body
+            )
+            headers["content-type"] = "application/json"
+            response = await http.post(endpoint.url, content=body, headers=headers)
+            return response.status_code
 
     async def send(number: int) -> Sent:
         event = Event(

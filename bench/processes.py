@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import socket
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from pathlib import Path
 
 import httpx
@@ -56,6 +56,17 @@ async def stop(children: Sequence[devstack.Child]) -> None:
     await asyncio.gather(*(devstack.stop_child(child) for child in children))
 
 
+async def wait_until(
+    what: str,
+    check: Callable[[], Awaitable[bool]],
+    watched: Sequence[devstack.Child],
+    *,
+    log: Path | None = None,
+) -> None:
+    """devstack's readiness wait: until ``check`` passes, a watched child dies or time is up."""
+    await devstack.wait_until_ready(what, check, watched, _NEVER, READY_TIMEOUT, log=log)
+
+
 async def wait_for_temporal(child: devstack.Child, address: str, log: Path) -> None:
     async def answers() -> bool:
         try:
@@ -64,9 +75,7 @@ async def wait_for_temporal(child: devstack.Child, address: str, log: Path) -> N
             return False
         return True
 
-    await devstack.wait_until_ready(
-        f"Temporal at {address}", answers, [child], _NEVER, READY_TIMEOUT, log=log
-    )
+    await wait_until(f"Temporal at {address}", answers, [child], log=log)
 
 
 async def wait_for_http(
@@ -80,7 +89,7 @@ async def wait_for_http(
             return False
         return response.status_code == expected_status
 
-    await devstack.wait_until_ready(url, answers, [child], _NEVER, READY_TIMEOUT, log=log)
+    await wait_until(url, answers, [child], log=log)
 
 
 def receiver_command(port: int) -> list[str]:

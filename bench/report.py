@@ -29,10 +29,12 @@ endpoints are created through the API.
   the deliveries of the previous one have stopped arriving.
 - **ceiling**: the same signed POSTs (the project's `webhook_body` and `signed_headers`)
   sent straight from one asyncio process through one `httpx.AsyncClient` configured like
-  the worker's, K at once per event; no store, no Temporal.
-- **floor**: a fresh dev server with the same flags and a bench-only worker process
-  running a workflow of K activities that do nothing, with the real worker's task queue
-  and worker settings; each workflow is started as the API starts an event's workflow.
+  the worker's, K at once per event and at most as many at once as a worker runs
+  delivery activities; no store, no Temporal.
+- **floor**: a fresh dev server with the same flags and bench-only worker processes (as
+  many as the pipeline's, `--workers`) running a workflow of K activities that do
+  nothing, with the real worker's task queue and worker settings; each workflow is
+  started as the API starts an event's workflow.
   Its "deliveries" are completed activities, its end-to-end latency runs to the
   workflow's close. Its bursts pause like the pipeline's; the ceiling's senders wait for
   their K answers, so they need no pause. Baselines run paced at the pipeline's rates (not
@@ -89,8 +91,11 @@ def _throughput_section(results: dict[str, Any]) -> list[str]:
             ]
         )
     header = ["K", "pipeline", "floor", "ceiling", "pipeline / ceiling", "pipeline / floor"]
+    workers = results["meta"].get("settings", {}).get("workers", 1)
     return [
-        "## Throughput (burst, deliveries/s)",
+        f"## Throughput (burst, deliveries/s, {workers} worker process"
+        + ("" if workers == 1 else "es")
+        + ")",
         "",
         *_table(header, rows),
         "",

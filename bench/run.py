@@ -15,6 +15,7 @@ from typing import Any
 import httpx
 from temporalio.client import Client
 
+from bench import driver
 from bench.backlog import measure_backlog
 from bench.baselines import FloorProgress, ceiling_sender, floor_sender
 from bench.machine import machine, versions
@@ -133,7 +134,7 @@ async def run_bench(options: Options) -> dict[str, Any]:
             await stop_stack(pipeline)
             stacks.remove(pipeline)
 
-            floor = await start_floor(workdir, admin_token=admin_token)
+            floor = await start_floor(workdir, workers=options.workers, admin_token=admin_token)
             stacks.append(floor)
             await _floor_workloads(options, results, floor, rates)
         results["ratios"] = burst_ratios(results["workloads"])
@@ -229,9 +230,14 @@ async def _ceiling_workloads(
 ) -> None:
     """The same signed POSTs straight from this process, at full speed and at the
     pipeline's paced rates."""
-    async with delivery_client(Settings()) as http:
+    settings = Settings()
+    async with delivery_client(settings) as http:
         for fanout, tenant in tenants.items():
-            send = ceiling_sender(http, tenant.endpoints)
+            send = ceiling_sender(
+                http, tenant.endpoints, max_in_flight=settings.worker_max_concurrent_activities
+            )
+            # Unmeasured: the client opens its connections, as the worker's did long before.
+            await driver.count(send, total=options.concurrency, concurrency=options.concurrency)
             progress = ReceiverProgress(receiver, tenant.paths)
             for workload in _baseline_workloads("ceiling", fanout, options, rates):
                 results["workloads"].append(

@@ -7,8 +7,6 @@ fresh dev server with the same flags and a bench-only worker.
 
 from __future__ import annotations
 
-import asyncio
-import logging
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -20,16 +18,20 @@ from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.client import Client
 
 import devstack
-from bench.processes import HOST, READY_TIMEOUT, free_port, spawn, wait_for_http, wait_for_temporal
+from bench.processes import (
+    HOST,
+    free_port,
+    spawn,
+    wait_for_http,
+    wait_for_temporal,
+    wait_until,
+)
 from core.config import PROJECT_ROOT
 from core.search_attributes import register_search_attributes
-
-logger = logging.getLogger(__name__)
 
 BENCH_RETRY_POLICIES = PROJECT_ROOT / "bench" / "retry_policies.toml"
 # High enough that the emit rate limiter never answers 429: it is not what is measured.
 UNLIMITED_EMIT_RATE = "1000000"
-_NEVER = asyncio.Event()
 
 
 @dataclass
@@ -136,9 +138,7 @@ async def wait_for_pollers(
         )
         return len({poller.identity for poller in answer.pollers}) >= count
 
-    await devstack.wait_until_ready(
-        f"{count} worker(s) on {task_queue!r}", polling, watched, _NEVER, READY_TIMEOUT
-    )
+    await wait_until(f"{count} worker(s) on {task_queue!r}", polling, watched)
 
 
 async def start_pipeline(
@@ -177,23 +177,27 @@ def floor_worker_command() -> list[str]:
     return [sys.executable, "-m", "bench.floor_worker"]
 
 
-async def start_floor(workdir: Path, *, admin_token: str, task_queue: str = "webhooks") -> Stack:
-    """A fresh dev server with the same flags and the floor's worker process."""
+async def start_floor(
+    workdir: Path, *, workers: int, admin_token: str, task_queue: str = "webhooks"
+) -> Stack:
+    """A fresh dev server with the same flags and as many floor worker processes as the
+    pipeline has workers."""
     temporal = await start_temporal(workdir, "temporal-floor")
     stack = Stack(temporal=temporal, task_queue=task_queue)
     try:
         # The floor starts its workflows with the search attributes events carry.
         await register_search_attributes(await Client.connect(temporal.address))
         env = service_environment(workdir, temporal, admin_token=admin_token, task_queue=task_queue)
-        stack.workers.append(
-            await spawn(
-                "the floor worker",
-                floor_worker_command(),
-                env=env,
-                log=workdir / "floor-worker.log",
+        for number in range(workers):
+            stack.workers.append(
+                await spawn(
+                    f"floor worker {number + 1}",
+                    floor_worker_command(),
+                    env=env,
+                    log=workdir / f"floor-worker-{number + 1}.log",
+                )
             )
-        )
-        await wait_for_pollers(temporal.address, task_queue, 1, stack.children)
+        await wait_for_pollers(temporal.address, task_queue, workers, stack.children)
     except BaseException:
         await stop_stack(stack)
         raise
