@@ -4,15 +4,16 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: install run lint test chaos format clean-data
+.PHONY: install run lint test chaos bench format clean-data
 
-install: $(VENV)/.installed
+install: $(VENV)/.installed-dev
 
-# The stamp is newer than pyproject.toml once its dependencies are installed, so re-runs
-# skip pip entirely; an existing venv is reused rather than recreated.
-$(VENV)/.installed: pyproject.toml
+# One stamp per set of extras (.installed-dev, .installed-dev,bench), each newer than
+# pyproject.toml once those dependencies are installed, so re-runs skip pip entirely; an
+# existing venv is reused rather than recreated.
+$(VENV)/.installed-%: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install -e '.[dev]'
+	$(BIN)/python -m pip install -e '.[$*]'
 	touch $@
 
 run: install
@@ -29,6 +30,10 @@ test: install lint
 # The fault tests alone: workers, Temporal, a receiver and PostgreSQL killed mid-burst.
 chaos: install
 	$(BIN)/python -m pytest -m chaos tests/chaos
+
+# The delivery benchmark against in-run baselines; `make bench BENCH_ARGS=--quick` is short.
+bench: $(VENV)/.installed-dev,bench
+	$(BIN)/python -m bench $(BENCH_ARGS)
 
 format: install
 	$(BIN)/ruff format .

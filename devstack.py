@@ -107,7 +107,13 @@ def search_attribute_flags() -> list[str]:
     return flags
 
 
-def temporal_command(binary: Path) -> list[str]:
+def temporal_command(
+    binary: Path,
+    *,
+    db_path: Path = TEMPORAL_DB,
+    port: int = TEMPORAL_PORT,
+    ui_port: int = TEMPORAL_UI_PORT,
+) -> list[str]:
     return [
         str(binary),
         "server",
@@ -115,11 +121,11 @@ def temporal_command(binary: Path) -> list[str]:
         "--ip",
         HOST,
         "--port",
-        str(TEMPORAL_PORT),
+        str(port),
         "--ui-port",
-        str(TEMPORAL_UI_PORT),
+        str(ui_port),
         "--db-filename",
-        str(TEMPORAL_DB),
+        str(db_path),
         # The dev server writes often; without these every write waits for an fsync.
         "--sqlite-pragma",
         "journal_mode=WAL",

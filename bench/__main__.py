@@ -1,0 +1,105 @@
+"""``python -m bench``: run the benchmark, write the JSON, the chart and docs/benchmarks.md."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import os
+import shlex
+import sys
+from pathlib import Path
+
+from bench.chart import write_chart
+from bench.report import render_markdown
+from bench.run import Options, run_bench
+from core.config import PROJECT_ROOT
+
+logger = logging.getLogger("bench")
+
+DOCS = PROJECT_ROOT / "docs"
+DEFAULT_OUT = PROJECT_ROOT / "bench" / "results" / "latest.json"
+
+
+def _fanouts(text: str) -> list[int]:
+    values = [int(part) for part in text.split(",") if part.strip()]
+    if not values or any(value < 1 for value in values):
+        raise argparse.ArgumentTypeError("a comma-separated list of positive integers")
+    return values
+
+
+def parse(arguments: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="a small run, under two minutes")
+    parser.add_argument("--fanouts", type=_fanouts, default=[1, 3, 30], help="e.g. 1,3,30")
+    parser.add_argument("--duration", type=float, default=None, help="seconds per workload")
+    parser.add_argument("--workers", type=int, default=1, help="worker processes")
+    parser.add_argument("--concurrency", type=int, default=32, help="burst emitters")
+    parser.add_argument("--profile", action="store_true", help="py-spy the K=3 burst")
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="results JSON")
+    parser.add_argument("--note", default=None, help="a caveat printed with the results")
+    return parser.parse_args(arguments)
+
+
+def _make_command(arguments: str) -> str:
+    """The ``make bench`` line that passes these arguments, quoted as a person would."""
+    if any(character in arguments for character in '"$`\\'):
+        return f"make bench BENCH_ARGS={shlex.quote(arguments)}"
+    return (
+        f'make bench BENCH_ARGS="{arguments}"'
+        if " " in arguments
+        else f"make bench BENCH_ARGS={arguments}"
+    )
+
+
+def options_from(arguments: argparse.Namespace, argv: list[str]) -> Options:
+    quick: bool = arguments.quick
+    duration = arguments.duration or (2.0 if quick else 30.0)
+    make_args = shlex.join(argv)
+    return Options(
+        fanouts=arguments.fanouts,
+        duration=duration,
+        workers=arguments.workers,
+        concurrency=arguments.concurrency,
+        quick=quick,
+        profile=arguments.profile,
+        results_dir=arguments.out.parent,
+        retry_events=3 if quick else 10,
+        backlog_deliveries=1_000 if quick else 10_000,
+        backlog_flat_seconds=3.0 if quick else 10.0,
+        # Paced baselines are the latency comparison at equal load; quick skips them.
+        baseline_paced=not quick,
+        command=_make_command(make_args) if argv else "make bench",
+        note=arguments.note,
+        options={
+            "quick": quick,
+            "fanouts": arguments.fanouts,
+            "duration_s": duration,
+            "workers": arguments.workers,
+            "concurrency": arguments.concurrency,
+            "profile": arguments.profile,
+        },
+    )
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    # A line per request would cost the driver more than the requests.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    os.chdir(PROJECT_ROOT)
+    argv = sys.argv[1:]
+    arguments = parse(argv)
+    results = asyncio.run(run_bench(options_from(arguments, argv)))
+    text = json.dumps(results, indent=1)
+    out: Path = arguments.out
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(text)
+    (DOCS / "benchmarks.json").write_text(text)
+    write_chart(results, DOCS / "benchmarks.png")
+    (DOCS / "benchmarks.md").write_text(render_markdown(results))
+    logger.info("results in %s; docs/benchmarks.md and docs/benchmarks.png written", out)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,179 @@
+"""The benchmark's own arithmetic, its doc generator and its receiver; not the benchmark."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from bench.driver import Emission
+from bench.processes import start_receiver, stop
+from bench.receiver_control import PathSetup, ReceiverControl
+from bench.report import render_markdown
+from bench.stats import burst_ratios, latency_summary_ms, percentile, ratio
+from bench.workloads import Workload, summarise
+from core.signing import generate_secret, signed_headers
+
+
+def test_percentile_interpolates_between_closest_ranks() -> None:
+    values = [4.0, 1.0, 3.0, 2.0]
+    assert percentile(values, 0) == 1.0
+    assert percentile(values, 50) == 2.5
+    assert percentile(values, 100) == 4.0
+    assert percentile(values, 90) == pytest.approx(3.7)
+    assert percentile([], 50) is None
+    with pytest.raises(ValueError):
+        percentile(values, 101)
+
+
+def test_latency_summary_is_in_milliseconds() -> None:
+    summary = latency_summary_ms([0.010, 0.020, 0.030])
+    assert summary == {"count": 3, "p50": 20.0, "p95": 29.0, "p99": 29.8, "max": 30.0, "mean": 20.0}
+
+
+def test_ratio_without_a_denominator_is_none() -> None:
+    assert ratio(50.0, 200.0) == 0.25
+    assert ratio(50.0, None) is None
+    assert ratio(50.0, 0.0) is None
+    assert ratio(None, 10.0) is None
+
+
+def _workload(system: str, fanout: int, mode: str, per_second: float) -> dict[str, Any]:
+    """A workload of 10 events whose K deliveries each arrive 50 ms after their emit."""
+    gap = fanout / per_second
+    emissions = [
+        Emission(
+            started=n * gap, finished=n * gap + 0.005, accepted=True, event_id=f"e{n}", status=202
+        )
+        for n in range(10)
+    ]
+    receipts = {e.event_id or "": [e.started + 0.05] * fanout for e in emissions}
+    cpu = {
+        "worker": {"core_seconds": 1.5, "percent": 75.0},
+        "api": {"core_seconds": 0.5, "percent": 25.0},
+    }
+    return summarise(
+        Workload(system, fanout, mode, duration=1.0, concurrency=4),
+        emissions,
+        receipts,
+        cpu,
+        {"worker": 120.0, "api": 110.0},
+        emitted_at=emissions[-1].finished,
+    )
+
+
+def sample_results() -> dict[str, Any]:
+    workloads = [
+        _workload("pipeline", 3, "burst", 100.0),
+        _workload("ceiling", 3, "burst", 1000.0),
+        _workload("floor", 3, "burst", 400.0),
+    ]
+    return {
+        "meta": {
+            "started_at": "2026-01-01T00:00:00+00:00",
+            "command": "make bench BENCH_ARGS=--quick",
+            "note": "a shared machine",
+            "machine": {
+                "nproc": 2,
+                "cpu_model": "Test CPU",
+                "memory_gib": 8.0,
+                "os": "Linux",
+                "load_average_at_start": [0.5, 0.4, 0.3],
+            },
+            "versions": {"python": "3.11.7", "temporalio": "1.35.0"},
+        },
+        "workloads": workloads,
+        "ratios": burst_ratios(workloads),
+        "profiles": [],
+    }
+
+
+def test_summary_counts_deliveries_and_latency_from_emit_start() -> None:
+    workload = _workload("pipeline", 3, "burst", 100.0)
+    assert workload["deliveries"] == 30
+    assert workload["deliveries_expected"] == 30
+    assert workload["e2e_ms"]["p50"] == pytest.approx(50.0)
+    assert workload["emit_ms"]["p99"] == pytest.approx(5.0)
+    # 30 deliveries from the first emit (t=0) to the last receipt (t=0.27 + 0.05).
+    assert workload["deliveries_per_s"] == pytest.approx(30 / 0.32, rel=1e-3)
+
+
+def test_ratios_compare_the_pipeline_burst_with_each_baseline() -> None:
+    found = burst_ratios(sample_results()["workloads"])
+    pipeline = 30 / 0.32
+    assert found["3"]["pipeline_to_ceiling"] == pytest.approx(pipeline / (30 / 0.077), abs=1e-3)
+    assert found["3"]["pipeline_to_floor"] == pytest.approx(pipeline / (30 / 0.1175), abs=1e-3)
+
+
+def test_doc_carries_the_figures_of_the_results() -> None:
+    results = sample_results()
+    doc = render_markdown(results)
+    throughput_row = next(line for line in doc.splitlines() if line.startswith("| 3 |"))
+    pipeline = results["workloads"][0]["deliveries_per_s"]
+    ceiling = results["workloads"][1]["deliveries_per_s"]
+    assert f"{pipeline:,.1f}" in throughput_row
+    assert f"{ceiling:,.1f}" in throughput_row
+    assert f"{results['ratios']['3']['pipeline_to_ceiling']:,.3f}" in throughput_row
+    assert "make bench BENCH_ARGS=--quick" in doc
+    assert "**Caveat of this run:** a shared machine" in doc
+    assert "2 CPUs (Test CPU), 8.0 GiB" in doc
+    assert "1.5 s (75%)" in doc
+
+
+@pytest.fixture
+async def receiver(tmp_path: Path) -> AsyncIterator[ReceiverControl]:
+    child, url = await start_receiver(tmp_path / "receiver.log")
+    try:
+        async with httpx.AsyncClient(timeout=10) as http:
+            yield ReceiverControl(http, url)
+    finally:
+        await stop([child])
+
+
+async def test_receiver_rejects_bad_signatures_and_counts_unique_ids(
+    receiver: ReceiverControl,
+) -> None:
+    secret = generate_secret()
+    await receiver.configure([PathSetup("/k1/0", secret)])
+    body = '{"type":"room.created"}'
+
+    async def post(message_id: str, signing_secret: str) -> int:
+        headers = signed_headers(
+            [signing_secret], message_id=message_id, timestamp=int(time.time()), body=body
+        )
+        async with httpx.AsyncClient() as http:
+            response = await http.post(receiver.url("/k1/0"), content=body, headers=headers)
+        return response.status_code
+
+    assert await post("msg_1", secret) == 204
+    assert await post("msg_1", secret) == 204
+    assert await post("msg_2", secret) == 204
+    assert await post("msg_3", generate_secret()) == 401
+
+    summary = await receiver.summary()
+    assert summary["rejected"] == 1
+    assert summary["paths"]["/k1/0"] == {"unique": 2, "attempts": 3}
+    receipts = await receiver.receipts()
+    assert set(receipts.first_receipt["/k1/0"]) == {"msg_1", "msg_2"}
+
+
+async def test_receiver_fails_the_first_attempts_it_is_told_to(
+    receiver: ReceiverControl,
+) -> None:
+    secret = generate_secret()
+    await receiver.configure([PathSetup("/retry/0", secret, fail_first=2, record_attempts=True)])
+    body = "{}"
+    headers = signed_headers([secret], message_id="msg_r", timestamp=int(time.time()), body=body)
+    async with httpx.AsyncClient() as http:
+        statuses = [
+            (await http.post(receiver.url("/retry/0"), content=body, headers=headers)).status_code
+            for _ in range(3)
+        ]
+    assert statuses == [500, 500, 204]
+    receipts = await receiver.receipts()
+    assert [status for _, _, _, status in receipts.attempts] == [500, 500, 204]
+    assert await receiver.counts(["/retry/0"]) == 1
