@@ -136,6 +136,9 @@ def build_worker(
         max_concurrent_activities=settings.worker_max_concurrent_activities,
         # First attempts and lookups run as local activities.
         max_concurrent_local_activities=settings.worker_max_concurrent_activities,
+        # An event waiting days to retry needs no place in memory: its state is in Temporal,
+        # and it is replayed from there when its next attempt comes.
+        max_cached_workflows=settings.worker_max_cached_workflows,
         # On SIGTERM, attempts in flight get to finish and be recorded rather than be cut
         # off and repeated by the next worker.
         graceful_shutdown_timeout=timedelta(seconds=settings.worker_shutdown_grace_seconds),

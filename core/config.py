@@ -49,6 +49,11 @@ class Settings(BaseSettings):
     emit_rate_per_second: float = 500.0
     emit_burst: int = 1000
     worker_max_concurrent_activities: int = 200
+    worker_max_cached_workflows: int = Field(
+        default=100,
+        ge=0,
+        description="Event workflows kept in memory between their tasks; others are replayed.",
+    )
     metrics_host: str = "127.0.0.1"
     worker_metrics_port: int = Field(
         default=9464, ge=0, le=65535, description="The worker's own metrics; 0 turns them off."

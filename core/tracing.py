@@ -14,21 +14,20 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import TYPE_CHECKING
 
-import httpx
-from fastapi import FastAPI
-from opentelemetry import baggage, context, propagate, trace
-from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
-from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
-from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
-from opentelemetry.processor.baggage import BaggageSpanProcessor
-from opentelemetry.sdk.resources import SERVICE_NAME, Resource
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
-from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+from opentelemetry import baggage, context, trace
 from temporalio.contrib.opentelemetry import TracingInterceptor
 
 from core.config import Settings
+
+# The SDK, the exporter and the instrumentations are imported only when tracing is on: they
+# cost a process that does not trace tens of megabytes.
+if TYPE_CHECKING:
+    import httpx
+    from fastapi import FastAPI
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SpanExporter
 
 EVENT_ID_ATTRIBUTE = "webhook.event_id"
 
@@ -48,6 +47,8 @@ class Tracing:
     def instrument_app(self, app: FastAPI) -> None:
         if self.provider is None:
             return
+        from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
+
         # The request's own span is the one that matters; one per ASGI message is noise.
         FastAPIInstrumentor.instrument_app(
             app, tracer_provider=self.provider, exclude_spans=["receive", "send"]
@@ -58,6 +59,8 @@ class Tracing:
 
     def instrument_http_client(self, client: httpx.AsyncClient) -> None:
         if self.provider is not None:
+            from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
+
             HTTPXClientInstrumentor.instrument_client(client, tracer_provider=self.provider)
 
     def shutdown(self) -> None:
@@ -74,6 +77,14 @@ def start_tracing(
     endpoint = settings.otel_exporter_otlp_endpoint
     if not endpoint:
         return Tracing()
+    from opentelemetry import propagate
+    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+    from opentelemetry.processor.baggage import BaggageSpanProcessor
+    from opentelemetry.sdk.resources import SERVICE_NAME, Resource
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor
+    from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+
     provider = TracerProvider(
         resource=Resource.create({SERVICE_NAME: settings.otel_service_name or service_name})
     )
