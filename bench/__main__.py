@@ -39,6 +39,12 @@ def parse(arguments: list[str]) -> argparse.Namespace:
     parser.add_argument("--profile", action="store_true", help="py-spy the K=3 burst")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="results JSON")
     parser.add_argument("--note", default=None, help="a caveat printed with the results")
+    parser.add_argument(
+        "--throughput-only", action="store_true", help="skip retry precision and the backlog"
+    )
+    parser.add_argument(
+        "--no-docs", action="store_true", help="write only --out, not docs/benchmarks.*"
+    )
     return parser.parse_args(arguments)
 
 
@@ -71,6 +77,7 @@ def options_from(arguments: argparse.Namespace, argv: list[str]) -> Options:
         # Paced baselines are the latency comparison at equal load; quick skips them.
         baseline_paced=not quick,
         command=_make_command(make_args) if argv else "make bench",
+        throughput_only=arguments.throughput_only,
         note=arguments.note,
         options={
             "quick": quick,
@@ -95,6 +102,9 @@ def main() -> None:
     out: Path = arguments.out
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(text)
+    if arguments.no_docs:
+        logger.info("results in %s", out)
+        return
     (DOCS / "benchmarks.json").write_text(text)
     write_chart(results, DOCS / "benchmarks.png")
     (DOCS / "benchmarks.md").write_text(render_markdown(results))

@@ -50,6 +50,8 @@ class Options:
     backlog_deliveries: int = 10_000
     backlog_flat_seconds: float = 10.0
     baseline_paced: bool = True
+    throughput_only: bool = False
+    """Skip retry precision and the backlog: for comparing runs, e.g. by worker count."""
     command: str = "make bench"
     note: str | None = None
     options: dict[str, Any] = field(default_factory=dict)
@@ -120,17 +122,18 @@ async def run_bench(options: Options) -> dict[str, Any]:
                 await _ceiling_workloads(
                     options, results, receiver, tenants, rates, Monitor(everyone)
                 )
-                results["retry_precision"] = await measure_retry_precision(
-                    api, receiver, events=options.retry_events
-                )
-                results["backlog"] = await measure_backlog(
-                    api,
-                    receiver,
-                    Monitor(pipeline.roles()),
-                    deliveries=options.backlog_deliveries,
-                    concurrency=options.concurrency,
-                    flat_seconds=options.backlog_flat_seconds,
-                )
+                if not options.throughput_only:
+                    results["retry_precision"] = await measure_retry_precision(
+                        api, receiver, events=options.retry_events
+                    )
+                    results["backlog"] = await measure_backlog(
+                        api,
+                        receiver,
+                        Monitor(pipeline.roles()),
+                        deliveries=options.backlog_deliveries,
+                        concurrency=options.concurrency,
+                        flat_seconds=options.backlog_flat_seconds,
+                    )
             await stop_stack(pipeline)
             stacks.remove(pipeline)
 

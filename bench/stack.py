@@ -200,7 +200,6 @@ async def start_floor(
         # The floor starts its workflows with the search attributes events carry.
         await register_search_attributes(await Client.connect(temporal.address))
         env = service_environment(workdir, temporal, admin_token=admin_token, task_queue=task_queue)
-        await migrate(env, workdir / "migrate.log")
         for number in range(workers):
             stack.workers.append(
                 await spawn(

@@ -32,6 +32,7 @@ from core.contracts import SEARCH_ATTRIBUTES, EventWorkflowResult, event_workflo
 from core.retry import load_retry_policies
 from core.schema import upgrade_schema
 from core.tracing import Tracing
+from tests.chaos.harness import TemporalServer
 from tests.receiver import Receiver
 from worker import build_worker, delivery_client
 
@@ -59,6 +60,17 @@ async def temporal_env() -> AsyncIterator[WorkflowEnvironment]:
     )
     async with env:
         yield env
+
+
+@pytest.fixture
+async def temporal(tmp_path: Path) -> AsyncIterator[TemporalServer]:
+    """A dev server process of the test's own, with its state in a file, which the test may
+    stop and start again."""
+    server = TemporalServer(tmp_path)
+    server.start()
+    await server.wait_ready()
+    yield server
+    server.kill()
 
 
 @pytest.fixture

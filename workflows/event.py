@@ -5,8 +5,9 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 from collections import Counter
+from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy, SearchAttributeUpdate, WorkflowIDReusePolicy
@@ -58,6 +59,8 @@ _ONE_ATTEMPT = RetryPolicy(maximum_attempts=1)
 # activity's own; a local activity's arrives as it was raised, or as its timeout.
 AttemptFailure = ActivityError | ApplicationError | TimeoutError
 ATTEMPT_FAILURES = (ActivityError, ApplicationError, TimeoutError)
+_Input = TypeVar("_Input")
+_Result = TypeVar("_Result")
 # A local attempt holds the workflow task open until it ends; beyond this many endpoints
 # the first attempts run as ordinary activities, so one slow receiver cannot hold back
 # the record of a large fan-out.
@@ -130,21 +133,11 @@ class EventWorkflow:
             endpoint_ids=event.endpoint_ids,
             single_attempt=event.single_attempt,
         )
-        if local:
-            found = await workflow.execute_local_activity_method(
-                EndpointActivities.subscribers_for,
-                lookup,
-                start_to_close_timeout=_STORE_TIMEOUT,
-                retry_policy=_STORE_RETRY,
-                summary=f"look up the endpoints for {event.event_type}",
-            )
-        else:
-            found = await workflow.execute_activity_method(
-                EndpointActivities.subscribers_for,
-                lookup,
-                start_to_close_timeout=_STORE_TIMEOUT,
-                retry_policy=_STORE_RETRY,
-            )
+        found = await self._store_work(
+            EndpointActivities.subscribers_for,
+            lookup,
+            summary=f"look up the endpoints for {event.event_type}" if local else None,
+        )
         # Histories recorded before these attributes were kept current replay without them;
         # every run with local first attempts was started after.
         searchable = event.search_attributes and (
@@ -178,6 +171,31 @@ class EventWorkflow:
         if found.automations:
             await self._automate_settled(event, status, outcomes)
         return EventWorkflowResult(event_id=event.event_id, outcomes=list(outcomes))
+
+    async def _store_work(
+        self,
+        activity: Callable[[Any, _Input], Awaitable[_Result]],
+        request: _Input,
+        *,
+        summary: str | None = None,
+    ) -> _Result:
+        """A lookup or bookkeeping step in the store: local to the workflow task where first
+        attempts are, retried until the store answers."""
+        if self._local:
+            return await workflow.execute_local_activity_method(
+                activity,
+                request,
+                start_to_close_timeout=_STORE_TIMEOUT,
+                retry_policy=_STORE_RETRY,
+                summary=summary,
+            )
+        return await workflow.execute_activity_method(
+            activity,
+            request,
+            start_to_close_timeout=_STORE_TIMEOUT,
+            retry_policy=_STORE_RETRY,
+            summary=summary,
+        )
 
     def _publish_endpoint_ids(self, *updates: SearchAttributeUpdate[Any]) -> None:
         """Upsert the endpoint ids, once, together with ``updates``: an attribute set in the
@@ -295,20 +313,7 @@ class EventWorkflow:
         settle = DeliveryFailureInput(
             event_id=event.event_id, endpoint_id=subscriber.endpoint_id, error=message
         )
-        if self._local:
-            await workflow.execute_local_activity_method(
-                DeliveryActivities.record_failure,
-                settle,
-                start_to_close_timeout=_STORE_TIMEOUT,
-                retry_policy=_STORE_RETRY,
-            )
-        else:
-            await workflow.execute_activity_method(
-                DeliveryActivities.record_failure,
-                settle,
-                start_to_close_timeout=_STORE_TIMEOUT,
-                retry_policy=_STORE_RETRY,
-            )
+        await self._store_work(DeliveryActivities.record_failure, settle)
         return EndpointOutcome(
             endpoint_id=subscriber.endpoint_id,
             status=DeliveryStatus.FAILED,

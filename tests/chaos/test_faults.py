@@ -34,15 +34,6 @@ ENDPOINTS = 3
 
 
 @pytest.fixture
-async def temporal(tmp_path: Path) -> AsyncIterator[TemporalServer]:
-    server = TemporalServer(tmp_path)
-    server.start()
-    await server.wait_ready()
-    yield server
-    server.kill()
-
-
-@pytest.fixture
 async def service(tmp_path: Path, temporal: TemporalServer) -> AsyncIterator[Service]:
     """The API and workers as processes, on the default SQLite store, the API started."""
     running = Service(tmp_path, temporal.address, f"sqlite:///{tmp_path / 'webhooks.db'}")

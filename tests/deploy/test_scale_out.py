@@ -36,15 +36,6 @@ ENDPOINTS = 2
 
 
 @pytest.fixture
-async def temporal(tmp_path: Path) -> AsyncIterator[TemporalServer]:
-    server = TemporalServer(tmp_path)
-    server.start()
-    await server.wait_ready()
-    yield server
-    server.kill()
-
-
-@pytest.fixture
 async def service(
     tmp_path: Path, temporal: TemporalServer, database_url: str
 ) -> AsyncIterator[Service]:
