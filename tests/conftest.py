@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 import psycopg
@@ -32,9 +32,11 @@ from core.contracts import SEARCH_ATTRIBUTES, EventWorkflowResult, event_workflo
 from core.retry import load_retry_policies
 from core.schema import upgrade_schema
 from core.tracing import Tracing
-from tests.chaos.harness import TemporalServer
 from tests.receiver import Receiver
 from worker import build_worker, delivery_client
+
+if TYPE_CHECKING:
+    from tests.chaos.harness import TemporalServer
 
 TESTS = Path(__file__).parent
 POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -66,6 +68,9 @@ async def temporal_env() -> AsyncIterator[WorkflowEnvironment]:
 async def temporal(tmp_path: Path) -> AsyncIterator[TemporalServer]:
     """A dev server process of the test's own, with its state in a file, which the test may
     stop and start again."""
+    # The harness builds on this module's helpers.
+    from tests.chaos.harness import TemporalServer
+
     server = TemporalServer(tmp_path)
     server.start()
     await server.wait_ready()
