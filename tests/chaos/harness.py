@@ -13,7 +13,8 @@ import sys
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -264,6 +265,21 @@ class Service:
     def stop(self) -> None:
         for process in [*self.workers, *([self.api] if self.api else [])]:
             process.stop()
+
+
+@asynccontextmanager
+async def api_service(
+    workdir: Path, temporal_address: str, database_url: str
+) -> AsyncIterator[Service]:
+    """The API as a process of its own, on a store migrated as a deployment migrates it;
+    workers are started by the test, and everything is stopped at the end."""
+    running = Service(workdir, temporal_address, database_url)
+    try:
+        running.migrate()
+        await running.start_api()
+        yield running
+    finally:
+        running.stop()
 
 
 @dataclass

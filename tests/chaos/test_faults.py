@@ -24,6 +24,7 @@ from tests.chaos.harness import (
     TemporalServer,
     Tenant,
     all_delivered,
+    api_service,
     free_port,
 )
 from tests.receiver import Answer, Receiver
@@ -36,13 +37,10 @@ ENDPOINTS = 3
 @pytest.fixture
 async def service(tmp_path: Path, temporal: TemporalServer) -> AsyncIterator[Service]:
     """The API and workers as processes, on the default SQLite store, the API started."""
-    running = Service(tmp_path, temporal.address, f"sqlite:///{tmp_path / 'webhooks.db'}")
-    try:
-        running.migrate()
-        await running.start_api()
+    async with api_service(
+        tmp_path, temporal.address, f"sqlite:///{tmp_path / 'webhooks.db'}"
+    ) as running:
         yield running
-    finally:
-        running.stop()
 
 
 @pytest.fixture

@@ -27,6 +27,7 @@ from tests.chaos.harness import (
     TemporalServer,
     Tenant,
     all_delivered,
+    api_service,
     wait_until,
 )
 from tests.receiver import Receiver
@@ -40,13 +41,8 @@ async def service(
     tmp_path: Path, temporal: TemporalServer, database_url: str
 ) -> AsyncIterator[Service]:
     """The API as a process of its own, on a store migrated as a deployment migrates it."""
-    running = Service(tmp_path, temporal.address, database_url)
-    try:
-        running.migrate()
-        await running.start_api()
+    async with api_service(tmp_path, temporal.address, database_url) as running:
         yield running
-    finally:
-        running.stop()
 
 
 def identity(worker: Process) -> str:
