@@ -26,6 +26,7 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxR
 
 from activities.delivery import DeliveryActivities
 from activities.endpoints import EndpointActivities
+from activities.handoff import LookupHandoff
 from core import store
 from core.automations import AutomationError, Automations, load_automations
 from core.config import Settings, get_settings
@@ -103,8 +104,10 @@ def build_worker(
     policies: RetryPolicies,
     automations: Automations | None = None,
 ) -> Worker:
+    handoff = LookupHandoff()
     deliveries = DeliveryActivities(
         sessions=sessions,
+        handoff=handoff,
         http=http,
         attempt_timeout=attempt_timeout(settings),
         destinations=settings.destination_policy(),
@@ -113,6 +116,7 @@ def build_worker(
     )
     endpoints = EndpointActivities(
         automations=automations,
+        handoff=handoff,
         sessions=sessions,
         policies=policies,
         attempt_timeout=attempt_timeout(settings) + timedelta(seconds=15),

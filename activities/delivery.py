@@ -24,6 +24,7 @@ from temporalio import activity
 from temporalio.client import Client
 from temporalio.exceptions import ApplicationError, ApplicationErrorCategory
 
+from activities.handoff import LookupHandoff
 from core import metrics, store
 from core.contracts import (
     ATTEMPT_FAILED_SIGNAL,
@@ -100,8 +101,10 @@ class DeliveryActivities:
         destinations: DestinationPolicy,
         auto_disable_after: timedelta | None = None,
         temporal: Client | None = None,
+        handoff: LookupHandoff | None = None,
     ) -> None:
         self._sessions = sessions
+        self._handoff = handoff
         self._http = http
         self._attempt_timeout = attempt_timeout
         self._destinations = destinations
@@ -111,9 +114,7 @@ class DeliveryActivities:
     @activity.defn
     async def deliver(self, request: DeliveryInput) -> DeliveryResult:
         info = activity.info()
-        async with store.transaction(self._sessions) as session:
-            event = await session.get(Event, request.event_id)
-            endpoint = await session.get(Endpoint, request.endpoint_id)
+        event, endpoint = await self._rows(request, local=info.is_local)
         if event is None:
             raise ApplicationError(f"event {request.event_id} does not exist", non_retryable=True)
         if endpoint is None or endpoint.disabled_at is not None:
@@ -227,6 +228,20 @@ class DeliveryActivities:
             category=ApplicationErrorCategory.BENIGN,
         )
 
+    async def _rows(
+        self, request: DeliveryInput, *, local: bool
+    ) -> tuple[Event | None, Endpoint | None]:
+        """The event and the endpoint: from the lookup just before a local first attempt,
+        otherwise from the store."""
+        if local and self._handoff is not None:
+            handed = self._handoff.take(request.event_id, request.endpoint_id)
+            if handed is not None:
+                return handed
+        async with store.read_transaction(self._sessions) as session:
+            event = await session.get(Event, request.event_id)
+            endpoint = await session.get(Endpoint, request.endpoint_id)
+        return event, endpoint
+
     @activity.defn
     async def record_failure(self, request: DeliveryFailureInput) -> None:
         """Settle a delivery whose retries ran out however they ended, timeouts included."""
@@ -288,22 +303,17 @@ class DeliveryActivities:
         change = store.HealthChange.UNCHANGED
         disabled = False
         async with store.transaction(self._sessions) as session:
-            delivery = await store.get_delivery(
-                session, event_id=attempt.event_id, endpoint_id=attempt.endpoint_id
+            stored = await store.record_attempt(
+                session,
+                attempt=attempt.model_copy(update={"outcome": outcome}),
+                status=status,
+                next_attempt_at=next_attempt_at,
             )
-            if delivery is None:
+            if stored is None:
                 raise ApplicationError(
                     f"no delivery of {attempt.event_id} to {attempt.endpoint_id}",
                     non_retryable=True,
                 )
-            attempt.delivery_id, attempt.outcome = delivery.id, outcome
-            await store.record_attempt(
-                session,
-                delivery=delivery,
-                attempt=attempt,
-                status=status,
-                next_attempt_at=next_attempt_at,
-            )
             if disable:
                 disabled = await store.disable_endpoint(
                     session,
@@ -328,12 +338,12 @@ class DeliveryActivities:
         # Counted once the attempt is stored, so the numbers agree with the store.
         metrics.count_attempt(outcome, attempt.status_code)
         if status in metrics.SETTLED_OUTCOMES:
-            metrics.count_settled(status, attempts=attempt.attempt)
+            metrics.count_settled(status, attempts=stored.attempt)
         if disabled:
             metrics.count_disabled("gone")
         elif change == store.HealthChange.DISABLED:
             metrics.count_disabled("failing_too_long")
-        return attempt.attempt, change
+        return stored.attempt, change
 
     async def _report(self, report: AttemptReport) -> None:
         """Tell the workflow about a failed attempt, for its live deliveries query. Best

@@ -9,10 +9,12 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from activities.handoff import LookupHandoff
 from core import store
 from core.automations import Automations
 from core.catalog import validate_data
 from core.contracts import (
+    MAX_LOCAL_FIRST_ATTEMPTS,
     OperationalEvent,
     OperationalEventInput,
     RecoverableEvent,
@@ -34,8 +36,10 @@ class EndpointActivities:
         policies: RetryPolicies,
         attempt_timeout: timedelta,
         automations: Automations | None = None,
+        handoff: LookupHandoff | None = None,
     ) -> None:
         self._sessions = sessions
+        self._handoff = handoff
         self._policies = policies
         self._attempt_timeout = attempt_timeout
         self._automations = automations or Automations()
@@ -98,6 +102,13 @@ class EndpointActivities:
                 restart=request.endpoint_ids is not None,
                 skipped=skipped,
             )
+        if (
+            self._handoff is not None
+            and activity.info().is_local
+            and len(endpoints) <= MAX_LOCAL_FIRST_ATTEMPTS
+        ):
+            # The first attempts run next, as local activities here, and need these rows.
+            self._handoff.put(event, endpoints)
         return SubscribersResult(
             subscribers=subscribers,
             attempt_timeout_seconds=self._attempt_timeout.total_seconds(),
@@ -107,7 +118,7 @@ class EndpointActivities:
     @activity.defn
     async def recoverable_events(self, request: RecoverableInput) -> RecoverableResult:
         """A page of the events an endpoint failed or skipped since a time, oldest first."""
-        async with store.transaction(self._sessions) as session:
+        async with store.read_transaction(self._sessions) as session:
             events = await store.recoverable_events(
                 session,
                 endpoint_id=request.endpoint_id,

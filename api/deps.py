@@ -57,7 +57,11 @@ def _unauthorized(message: str) -> HTTPException:
 async def get_current_account(session: SessionDep, credentials: CredentialsDep) -> Account:
     if credentials is None:
         raise _unauthorized("missing API key: send 'Authorization: Bearer <api key>'")
+    # Its own reads-only transaction: on SQLite a route's writes then hold the write lock
+    # only for as long as they take, and a request that writes nothing never takes it.
+    await store.begin_reads(session)
     account = await store.account_for_api_key(session, api_key=credentials.credentials)
+    await session.commit()
     if account is None:
         raise _unauthorized("invalid API key")
     return account

@@ -53,12 +53,16 @@ class WorkflowStarter:
     async def accept(
         self, session: AsyncSession, event: Event, *, new: bool, **options: Any
     ) -> None:
-        """Make a stored event durable by starting its workflow, then mark it accepted.
+        """Commit the stored event, make it durable by starting its workflow, then mark it
+        accepted.
 
-        A new event whose workflow cannot be started is deleted again: not durable means
-        not accepted. A replayed one (same idempotency key) stays for the caller's retry.
+        The endpoint count for the workflow's summary is read in the event's own
+        transaction, so an emit writes twice, not three times. A new event whose workflow
+        cannot be started is deleted again: not durable means not accepted. A replayed one
+        (same idempotency key) stays for the caller's retry.
         """
         if event.workflow_started:
+            await _release(session)
             return
         endpoint_ids: list[str] | None = options.get("endpoint_ids")
         count = (

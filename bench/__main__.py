@@ -43,6 +43,11 @@ def parse(arguments: list[str]) -> argparse.Namespace:
         "--throughput-only", action="store_true", help="skip retry precision and the backlog"
     )
     parser.add_argument(
+        "--pipeline-only",
+        action="store_true",
+        help="only the pipeline's workloads (no baselines, retry precision, backlog or docs)",
+    )
+    parser.add_argument(
         "--no-docs", action="store_true", help="write only --out, not docs/benchmarks.*"
     )
     return parser.parse_args(arguments)
@@ -78,6 +83,7 @@ def options_from(arguments: argparse.Namespace, argv: list[str]) -> Options:
         baseline_paced=not quick,
         command=_make_command(make_args) if argv else "make bench",
         throughput_only=arguments.throughput_only,
+        pipeline_only=arguments.pipeline_only,
         note=arguments.note,
         options={
             "quick": quick,
@@ -86,6 +92,7 @@ def options_from(arguments: argparse.Namespace, argv: list[str]) -> Options:
             "workers": arguments.workers,
             "concurrency": arguments.concurrency,
             "profile": arguments.profile,
+            "pipeline_only": arguments.pipeline_only,
         },
     )
 
@@ -102,7 +109,8 @@ def main() -> None:
     out: Path = arguments.out
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(text)
-    if arguments.no_docs:
+    # Without the baselines there are no ratios: such a run never replaces the docs.
+    if arguments.no_docs or arguments.pipeline_only:
         logger.info("results in %s", out)
         return
     (DOCS / "benchmarks.json").write_text(text)

@@ -52,6 +52,8 @@ class Options:
     baseline_paced: bool = True
     throughput_only: bool = False
     """Skip retry precision and the backlog: for comparing runs, e.g. by worker count."""
+    pipeline_only: bool = False
+    """Only the pipeline's workloads, no baselines: for comparing changes to the pipeline."""
     command: str = "make bench"
     note: str | None = None
     options: dict[str, Any] = field(default_factory=dict)
@@ -119,10 +121,11 @@ async def run_bench(options: Options) -> dict[str, Any]:
                 rates = await _pipeline_workloads(
                     options, results, api, receiver, tenants, pipeline, Monitor(everyone)
                 )
-                await _ceiling_workloads(
-                    options, results, receiver, tenants, rates, Monitor(everyone)
-                )
-                if not options.throughput_only:
+                if not options.pipeline_only:
+                    await _ceiling_workloads(
+                        options, results, receiver, tenants, rates, Monitor(everyone)
+                    )
+                if not (options.throughput_only or options.pipeline_only):
                     results["retry_precision"] = await measure_retry_precision(
                         api, receiver, events=options.retry_events
                     )
@@ -137,9 +140,10 @@ async def run_bench(options: Options) -> dict[str, Any]:
             await stop_stack(pipeline)
             stacks.remove(pipeline)
 
-            floor = await start_floor(workdir, workers=options.workers, admin_token=admin_token)
-            stacks.append(floor)
-            await _floor_workloads(options, results, floor, rates)
+            if not options.pipeline_only:
+                floor = await start_floor(workdir, workers=options.workers, admin_token=admin_token)
+                stacks.append(floor)
+                await _floor_workloads(options, results, floor, rates)
         results["ratios"] = burst_ratios(results["workloads"])
         results["meta"]["finished_at"] = datetime.now(UTC).isoformat(timespec="seconds")
         results["meta"]["machine"]["load_average_at_end"] = [

@@ -58,6 +58,10 @@ class EventStatus(StrEnum):
 
 # Temporal refuses more than 2,000 pending activities in one workflow; stay well below.
 MAX_CONCURRENT_DELIVERIES = 500
+# A local attempt holds the workflow task open until it ends; beyond this many endpoints
+# the first attempts run as ordinary activities, so one slow receiver cannot hold back
+# the record of a large fan-out.
+MAX_LOCAL_FIRST_ATTEMPTS = 50
 
 
 def event_workflow_id(event_id: str) -> str:

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import event as sa_event
-from sqlalchemy import func
+from sqlalchemy import func, insert, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlalchemy.pool import ConnectionPoolEntry
@@ -30,6 +30,8 @@ from core.models import Account, ApiKey, Attempt, Delivery, Endpoint, Event, utc
 from core.signing import generate_secret
 
 API_KEY_PREFIX = "tsk_"
+# An execution option that marks a connection's transaction as reads only.
+_READS_ONLY = "webhooks_reads_only"
 
 
 # ---------------------------------------------------------------- engine and sessions
@@ -57,13 +59,15 @@ def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
     database = url.split("///", 1)[-1].split("?", 1)[0]
     if database and database != ":memory:":
         Path(database).parent.mkdir(parents=True, exist_ok=True)
+    # One connection per process: SQLite has one writer at a time anyway, and the process's
+    # sessions then queue for it in order rather than each polling the file's lock.
     engine = create_async_engine(url, connect_args={"timeout": 30})
 
     @sa_event.listens_for(engine.sync_engine, "connect")
     def _configure_sqlite(dbapi_connection: Any, _record: ConnectionPoolEntry) -> None:
         # The API and the worker write from separate processes: WAL lets readers run beside
-        # the writer, and transactions are begun below as IMMEDIATE so that a writer waits
-        # for the lock instead of failing when it upgrades from a read.
+        # the writer, and transactions that may write are begun below as IMMEDIATE so that
+        # a writer waits for the lock instead of failing when it upgrades from a read.
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
@@ -73,8 +77,10 @@ def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
         cursor.close()
 
     @sa_event.listens_for(engine.sync_engine, "begin")
-    def _begin_immediate(connection: Any) -> None:
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+    def _begin(connection: Any) -> None:
+        # A reads-only transaction takes no lock at all: it reads WAL's last snapshot.
+        reads_only = connection.get_execution_options().get(_READS_ONLY, False)
+        connection.exec_driver_sql("BEGIN" if reads_only else "BEGIN IMMEDIATE")
 
     return engine
 
@@ -90,6 +96,24 @@ async def transaction(
     """A session whose work is committed on success and rolled back on any error."""
     async with sessions() as session, session.begin():
         yield session
+
+
+async def begin_reads(session: AsyncSession) -> None:
+    """Begin the session's transaction as reads only: on SQLite it takes no lock, so it
+    must write nothing; the session's next transaction after a commit is an ordinary one."""
+    await session.connection(execution_options={_READS_ONLY: True})
+
+
+@asynccontextmanager
+async def read_transaction(
+    sessions: async_sessionmaker[AsyncSession],
+) -> AsyncIterator[AsyncSession]:
+    """A session for reads only; on SQLite it leaves the one write lock to the writers."""
+    async with sessions() as session:
+        await begin_reads(session)
+        yield session
+        # Ended by a commit, which leaves what was read loaded; a rollback would expire it.
+        await session.commit()
 
 
 # ---------------------------------------------------------------- accounts and keys
@@ -244,6 +268,11 @@ async def attempt_stats(
     return stats
 
 
+def _rowcount(result: Any) -> int:
+    count: int = result.rowcount
+    return count
+
+
 class HealthChange(StrEnum):
     UNCHANGED = "unchanged"
     DISABLED = "disabled"
@@ -262,15 +291,18 @@ async def note_endpoint_health(
 ) -> HealthChange:
     """Track how long the endpoint has failed without a success; past ``disable_after``,
     disable it."""
+    if succeeded:
+        # Nearly every success finds nothing to clear: one statement, no read.
+        cleared = await session.exec(
+            update(Endpoint)
+            .where(col(Endpoint.id) == endpoint_id, col(Endpoint.failing_since).is_not(None))
+            .values(failing_since=None)
+            .execution_options(synchronize_session=False)
+        )
+        return HealthChange.RECOVERED if _rowcount(cleared) else HealthChange.UNCHANGED
     endpoint = await session.get(Endpoint, endpoint_id)
     if endpoint is None:
         return HealthChange.UNCHANGED
-    if succeeded:
-        recovered = endpoint.failing_since is not None
-        endpoint.failing_since = None
-        session.add(endpoint)
-        await session.flush()
-        return HealthChange.RECOVERED if recovered else HealthChange.UNCHANGED
     if endpoint.failing_since is None:
         endpoint.failing_since = at
         session.add(endpoint)
@@ -473,28 +505,45 @@ async def deliveries_of(
 async def record_attempt(
     session: AsyncSession,
     *,
-    delivery: Delivery,
     attempt: Attempt,
     status: DeliveryStatus,
     next_attempt_at: datetime | None,
-) -> None:
-    """Store one attempt and move its delivery to the state the attempt left it in.
+) -> Attempt | None:
+    """Store one attempt and move its delivery to the state the attempt left it in; None
+    when the event has no delivery to the endpoint.
 
     Attempts are numbered per delivery, so a resend continues where the earlier ones ended.
+    The delivery is changed by one statement that returns its new count, with no read
+    before it: attempts are the hot path, and the row lock orders concurrent ones.
     """
-    delivery.attempts += 1
-    attempt.attempt = delivery.attempts
-    delivery.status = status
-    delivery.last_status_code = attempt.status_code
-    delivery.last_error = attempt.error
-    delivery.last_attempt_at = attempt.started_at
-    delivery.next_attempt_at = next_attempt_at
+    now = utc_now()
+    changes: dict[str, Any] = {
+        "attempts": col(Delivery.attempts) + 1,
+        "status": status,
+        "last_status_code": attempt.status_code,
+        "last_error": attempt.error,
+        "last_attempt_at": attempt.started_at,
+        "next_attempt_at": next_attempt_at,
+        "updated_at": now,
+    }
     if status == DeliveryStatus.DELIVERED:
-        delivery.delivered_at = utc_now()
-    delivery.updated_at = utc_now()
-    session.add(attempt)
-    session.add(delivery)
-    await session.flush()
+        changes["delivered_at"] = now
+    statement = (
+        update(Delivery)
+        .where(
+            col(Delivery.event_id) == attempt.event_id,
+            col(Delivery.endpoint_id) == attempt.endpoint_id,
+        )
+        .values(changes)
+        .returning(col(Delivery.id), col(Delivery.attempts))
+        .execution_options(synchronize_session=False)
+    )
+    row = (await session.exec(statement)).first()
+    if row is None:
+        return None
+    stored = attempt.model_copy(update={"delivery_id": row[0], "attempt": row[1]})
+    await session.exec(insert(Attempt).values(stored.model_dump()))
+    return stored
 
 
 async def mark_delivery_failed(

@@ -27,6 +27,7 @@ with workflow.unsafe.imports_passed_through():
         DELIVERIES_QUERY,
         ENDPOINT_IDS_ATTRIBUTE,
         MAX_CONCURRENT_DELIVERIES,
+        MAX_LOCAL_FIRST_ATTEMPTS,
         MAX_SEARCHABLE_ENDPOINT_IDS,
         STATUS_ATTRIBUTE,
         AttemptReport,
@@ -61,10 +62,6 @@ AttemptFailure = ActivityError | ApplicationError | TimeoutError
 ATTEMPT_FAILURES = (ActivityError, ApplicationError, TimeoutError)
 _Input = TypeVar("_Input")
 _Result = TypeVar("_Result")
-# A local attempt holds the workflow task open until it ends; beyond this many endpoints
-# the first attempts run as ordinary activities, so one slow receiver cannot hold back
-# the record of a large fan-out.
-MAX_LOCAL_FIRST_ATTEMPTS = 50
 
 
 def delivery_retry_policy(retry: DeliveryRetry, *, attempts_before: int = 0) -> RetryPolicy:

@@ -207,7 +207,6 @@ async def send_test_event(
         idempotency_key=None,
     )
     assert event is not None  # only a keyed event can collide
-    await session.commit()
     await starter.accept(session, event, new=True, endpoint_ids=[endpoint.id], single_attempt=True)
 
     settings = starter.settings

@@ -109,8 +109,6 @@ async def emit_event(
                 status.HTTP_409_CONFLICT,
                 f"idempotency key {key!r} was already used for a different event ({event.id})",
             )
-    await session.commit()
-
     await starter.accept(session, event, new=not replayed)
 
     if not replayed:

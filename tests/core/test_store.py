@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy.ext.asyncio import async_sessionmaker
@@ -193,21 +194,18 @@ async def test_deliveries_are_made_once_and_track_attempts(sessions: Sessions) -
         await store.ensure_deliveries(
             session, event=event, policies={"ep_1": "fast", "ep_2": "fast"}
         )
-        delivery = await store.get_delivery(session, event_id=event.id, endpoint_id="ep_1")
-        assert delivery is not None
         for number, (code, status) in enumerate(
             ((500, DeliveryStatus.DELIVERING), (200, DeliveryStatus.DELIVERED)), 1
         ):
-            await store.record_attempt(
+            stored = await store.record_attempt(
                 session,
-                delivery=delivery,
                 attempt=Attempt(
                     id=new_id("atm"),
-                    delivery_id=delivery.id,
+                    delivery_id="",
                     event_id=event.id,
                     endpoint_id="ep_1",
                     account_id=account_id,
-                    attempt=number,
+                    attempt=0,
                     outcome="x",
                     status_code=code,
                     started_at=datetime.now(UTC),
@@ -216,6 +214,7 @@ async def test_deliveries_are_made_once_and_track_attempts(sessions: Sessions) -
                 status=status,
                 next_attempt_at=None,
             )
+            assert stored is not None and stored.attempt == number
         await store.mark_delivery_failed(
             session, event_id=event.id, endpoint_id="ep_1", error="late"
         )
@@ -246,3 +245,82 @@ async def test_deliveries_are_made_once_and_track_attempts(sessions: Sessions) -
     assert (by_endpoint["ep_2"].status, by_endpoint["ep_2"].last_error) == ("failed", "gave up")
     assert [attempt.attempt for attempt in attempts] == [2] and cursor is not None
     assert others == []
+
+
+def _attempt(event: Event, endpoint_id: str, *, status_code: int) -> Attempt:
+    return Attempt(
+        id=new_id("atm"),
+        delivery_id="",
+        event_id=event.id,
+        endpoint_id=endpoint_id,
+        account_id=event.account_id,
+        attempt=0,
+        outcome="succeeded" if status_code < 300 else "failed",
+        status_code=status_code,
+        started_at=datetime.now(UTC),
+        duration_ms=2.0,
+    )
+
+
+async def test_an_attempt_without_a_delivery_stores_nothing(sessions: Sessions) -> None:
+    account_id, _ = await _account(sessions)
+    event = await _event(sessions, account_id)
+    async with store.transaction(sessions) as session:
+        stored = await store.record_attempt(
+            session,
+            attempt=_attempt(event, "ep_none", status_code=200),
+            status=DeliveryStatus.DELIVERED,
+            next_attempt_at=None,
+        )
+    async with store.read_transaction(sessions) as session:
+        attempts, _ = await store.list_attempts(
+            session, account_id=account_id, event_id=event.id, before=None, limit=9
+        )
+    assert stored is None and attempts == []
+
+
+async def test_a_success_after_failures_is_a_recovery(sessions: Sessions) -> None:
+    account_id, _ = await _account(sessions)
+    async with store.transaction(sessions) as session:
+        endpoint = await store.create_endpoint(
+            session,
+            account_id=account_id,
+            url="https://example.com/hook",
+            event_types=[],
+            description="",
+            retry_policy=None,
+        )
+    down_at = datetime(2026, 1, 1, tzinfo=UTC)
+    changes = []
+    for succeeded in (True, False, False, True, True):
+        async with store.transaction(sessions) as session:
+            changes.append(
+                await store.note_endpoint_health(
+                    session,
+                    endpoint_id=endpoint.id,
+                    succeeded=succeeded,
+                    at=down_at,
+                    disable_after=timedelta(days=5),
+                )
+            )
+            if not succeeded:
+                failing = await store.get_endpoint(
+                    session, account_id=account_id, endpoint_id=endpoint.id
+                )
+                assert failing is not None and failing.failing_since == down_at
+    unchanged, recovered = store.HealthChange.UNCHANGED, store.HealthChange.RECOVERED
+    assert changes == [unchanged, unchanged, unchanged, recovered, unchanged]
+    async with store.read_transaction(sessions) as session:
+        healthy = await store.get_endpoint(session, account_id=account_id, endpoint_id=endpoint.id)
+    assert healthy is not None and healthy.failing_since is None
+
+
+async def test_a_read_leaves_the_store_to_writers(sessions: Sessions) -> None:
+    """On SQLite, where a transaction that may write holds the one write lock to its end."""
+    account_id, _ = await _account(sessions)
+    async with store.read_transaction(sessions) as reading:
+        before = await store.list_endpoints(reading, account_id=account_id)
+        async with asyncio.timeout(5):
+            await _event(sessions, account_id)
+        still = await store.list_endpoints(reading, account_id=account_id)
+    assert before == still == []

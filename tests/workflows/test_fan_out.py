@@ -11,6 +11,7 @@ from tests.events import example
 from tests.receiver import Receiver
 
 ENDPOINTS = 2_100
+MAX_REPEATED = ENDPOINTS // 100
 
 
 @pytest.mark.parametrize("database_url", ["sqlite", "postgresql"], indirect=True)
@@ -37,4 +38,9 @@ async def test_event_fans_out_to_more_than_2000_endpoints(stack: Stack, receiver
     assert result.delivered == ENDPOINTS
     paths = {request.path for request in receiver.requests}
     assert paths == {f"/fan/{n}" for n in range(ENDPOINTS)}
-    assert len(receiver.requests) == ENDPOINTS
+    # Delivery is at least once: on a loaded machine an attempt can outlast its timeout
+    # after its POST arrived, and be made again. That must stay the exception.
+    assert len(receiver.requests) - ENDPOINTS <= MAX_REPEATED
+    async with store.read_transaction(stack.sessions) as session:
+        deliveries = (await store.deliveries_of(session, event_ids=[event["id"]]))[event["id"]]
+    assert {d.status for d in deliveries} == {"delivered"} and len(deliveries) == ENDPOINTS
