@@ -57,8 +57,8 @@ def _unauthorized(message: str) -> HTTPException:
 async def get_current_account(session: SessionDep, credentials: CredentialsDep) -> Account:
     if credentials is None:
         raise _unauthorized("missing API key: send 'Authorization: Bearer <api key>'")
-    # Its own reads-only transaction: on SQLite a route's writes then hold the write lock
-    # only for as long as they take, and a request that writes nothing never takes it.
+    # Its own reads-only transaction: on SQLite a route's writes then hold the one write
+    # lock only for as long as they take, not from the moment the caller is known.
     await store.begin_reads(session)
     account = await store.account_for_api_key(session, api_key=credentials.credentials)
     await session.commit()

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from pathlib import Path
 from typing import Any
+
+from core.config import PROJECT_ROOT
 
 ROLES = ("temporal", "worker", "api", "receiver", "driver")
 SYSTEMS = ("pipeline", "floor", "ceiling")
@@ -290,7 +293,22 @@ def render_markdown(results: dict[str, Any], *, chart: str | None = "benchmarks.
     lines += _retry_section(results.get("retry_precision"))
     lines += _backlog_section(results.get("backlog"))
     if results.get("profiles"):
-        lines += ["## Profiles", "", *(f"- `{path}`" for path in results["profiles"]), ""]
+        lines += [
+            "## Profiles",
+            "",
+            "py-spy flame graphs of the K=3 burst, written by the run beside its results "
+            "(not kept in the repository):",
+            "",
+            *(f"- `{_project_relative(path)}`" for path in results["profiles"]),
+            "",
+        ]
     lines += _environment_section(meta)
     lines += ["## How it is measured", "", METHOD]
     return "\n".join(lines).rstrip() + "\n"
+
+
+def _project_relative(path: str) -> str:
+    try:
+        return str(Path(path).relative_to(PROJECT_ROOT))
+    except ValueError:
+        return path
