@@ -59,8 +59,6 @@ def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
     database = url.split("///", 1)[-1].split("?", 1)[0]
     if database and database != ":memory:":
         Path(database).parent.mkdir(parents=True, exist_ok=True)
-    # One connection per process: SQLite has one writer at a time anyway, and the process's
-    # sessions then queue for it in order rather than each polling the file's lock.
     engine = create_async_engine(url, connect_args={"timeout": 30})
 
     @sa_event.listens_for(engine.sync_engine, "connect")
