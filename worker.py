@@ -16,6 +16,7 @@ from wsgiref.simple_server import WSGIServer
 import httpx
 from prometheus_client import start_http_server
 from pydantic import ValidationError
+from sqlalchemy import Engine
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 from temporalio.client import Client, Interceptor
@@ -28,6 +29,7 @@ from activities.delivery import DeliveryActivities
 from activities.endpoints import EndpointActivities
 from activities.handoff import LookupHandoff
 from core import store
+from core.attempt_writer import AttemptWriter
 from core.automations import AutomationError, Automations, load_automations
 from core.config import Settings, get_settings
 from core.retry import RetryPolicies, RetryPolicyError, load_retry_policies
@@ -100,18 +102,21 @@ def build_worker(
     *,
     settings: Settings,
     sessions: async_sessionmaker[AsyncSession],
+    attempts_engine: Engine,
     http: httpx.AsyncClient,
     policies: RetryPolicies,
     automations: Automations | None = None,
 ) -> Worker:
+    """``attempts_engine`` is a synchronous engine on the store's database
+    (``store.create_sync_engine``), for the attempts' writes."""
     handoff = LookupHandoff()
     deliveries = DeliveryActivities(
         sessions=sessions,
+        attempts=AttemptWriter(attempts_engine, disable_after=settings.auto_disable_after),
         handoff=handoff,
         http=http,
         attempt_timeout=attempt_timeout(settings),
         destinations=settings.destination_policy(),
-        auto_disable_after=settings.auto_disable_after,
         temporal=client,
     )
     endpoints = EndpointActivities(
@@ -237,6 +242,7 @@ async def main() -> None:
     except SchemaError as error:
         await engine.dispose()
         sys.exit(f"worker cannot start: {error}")
+    attempts_engine = store.create_sync_engine(settings.database_url)
     tracing = start_tracing(settings, service_name="webhooks-worker")
 
     stop = asyncio.Event()
@@ -251,6 +257,7 @@ async def main() -> None:
                 client,
                 settings=settings,
                 sessions=store.session_factory(engine),
+                attempts_engine=attempts_engine,
                 http=http,
                 policies=policies,
                 automations=automations,
@@ -261,6 +268,7 @@ async def main() -> None:
             stop,
         )
     await engine.dispose()
+    attempts_engine.dispose()
     if metrics_server is not None:
         metrics_server.shutdown()
         metrics_server.server_close()

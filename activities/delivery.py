@@ -26,6 +26,7 @@ from temporalio.exceptions import ApplicationError, ApplicationErrorCategory
 
 from activities.handoff import LookupHandoff
 from core import metrics, store
+from core.attempt_writer import AttemptWrite, AttemptWriter, HealthChange
 from core.contracts import (
     ATTEMPT_FAILED_SIGNAL,
     AttemptReport,
@@ -96,19 +97,19 @@ class DeliveryActivities:
         self,
         *,
         sessions: async_sessionmaker[AsyncSession],
+        attempts: AttemptWriter,
         http: httpx.AsyncClient,
         attempt_timeout: timedelta,
         destinations: DestinationPolicy,
-        auto_disable_after: timedelta | None = None,
         temporal: Client | None = None,
         handoff: LookupHandoff | None = None,
     ) -> None:
         self._sessions = sessions
+        self._attempts = attempts
         self._handoff = handoff
         self._http = http
         self._attempt_timeout = attempt_timeout
         self._destinations = destinations
-        self._auto_disable_after = auto_disable_after
         self._temporal = temporal
 
     @activity.defn
@@ -171,12 +172,12 @@ class DeliveryActivities:
             return DeliveryResult(
                 status_code=answer.status_code,
                 attempts=number,
-                recovered=change == store.HealthChange.RECOVERED,
+                recovered=change == HealthChange.RECOVERED,
             )
 
         if answer.status_code == 410:
             number, _ = await self._record(
-                attempt, "gone", DeliveryStatus.FAILED, None, disable=True
+                attempt, "gone", DeliveryStatus.FAILED, None, disable_reason=GONE_REASON
             )
             logger.warning("endpoint answered 410 Gone; disabled", extra=log)
             raise ApplicationError(
@@ -193,7 +194,7 @@ class DeliveryActivities:
         status = DeliveryStatus.FAILED if last_attempt else DeliveryStatus.DELIVERING
         number, change = await self._record(attempt, "failed", status, next_at)
         logger.info("attempt failed", extra=log | {"status_code": answer.status_code})
-        if change == store.HealthChange.DISABLED:
+        if change == HealthChange.DISABLED:
             raise ApplicationError(
                 f"{endpoint.url} failed too long without a success: endpoint disabled",
                 {
@@ -296,54 +297,37 @@ class DeliveryActivities:
         status: DeliveryStatus,
         next_attempt_at: datetime | None,
         *,
-        disable: bool = False,
-    ) -> tuple[int, store.HealthChange]:
+        disable_reason: str | None = None,
+    ) -> tuple[int, HealthChange]:
         """Store the attempt and its delivery's new state; returns the attempt's number and
         what it changed about the endpoint's health."""
-        change = store.HealthChange.UNCHANGED
-        disabled = False
-        async with store.transaction(self._sessions) as session:
-            stored = await store.record_attempt(
-                session,
+        stored = await self._attempts.write(
+            AttemptWrite(
                 attempt=attempt.model_copy(update={"outcome": outcome}),
                 status=status,
                 next_attempt_at=next_attempt_at,
+                disable_reason=disable_reason,
             )
-            if stored is None:
-                raise ApplicationError(
-                    f"no delivery of {attempt.event_id} to {attempt.endpoint_id}",
-                    non_retryable=True,
-                )
-            if disable:
-                disabled = await store.disable_endpoint(
-                    session,
-                    endpoint_id=attempt.endpoint_id,
-                    reason=GONE_REASON,
-                )
-            elif outcome in ("succeeded", "failed"):
-                change = await store.note_endpoint_health(
-                    session,
-                    endpoint_id=attempt.endpoint_id,
-                    succeeded=outcome == "succeeded",
-                    # Temporal's clock, which is the wall clock in service and moves with
-                    # skipped time in tests of multi-day schedules.
-                    at=attempt.scheduled_at or attempt.started_at,
-                    disable_after=self._auto_disable_after,
-                )
-                if change == store.HealthChange.DISABLED:
-                    logger.warning(
-                        "endpoint disabled after failing too long",
-                        extra={"endpoint_id": attempt.endpoint_id},
-                    )
+        )
+        if stored is None:
+            raise ApplicationError(
+                f"no delivery of {attempt.event_id} to {attempt.endpoint_id}",
+                non_retryable=True,
+            )
         # Counted once the attempt is stored, so the numbers agree with the store.
         metrics.count_attempt(outcome, attempt.status_code)
         if status in metrics.SETTLED_OUTCOMES:
-            metrics.count_settled(status, attempts=stored.attempt)
-        if disabled:
-            metrics.count_disabled("gone")
-        elif change == store.HealthChange.DISABLED:
-            metrics.count_disabled("failing_too_long")
-        return stored.attempt, change
+            metrics.count_settled(status, attempts=stored.number)
+        if stored.change == HealthChange.DISABLED:
+            if disable_reason is not None:
+                metrics.count_disabled("gone")
+            else:
+                metrics.count_disabled("failing_too_long")
+                logger.warning(
+                    "endpoint disabled after failing too long",
+                    extra={"endpoint_id": attempt.endpoint_id},
+                )
+        return stored.number, stored.change
 
     async def _report(self, report: AttemptReport) -> None:
         """Tell the workflow about a failed attempt, for its live deliveries query. Best

@@ -3,9 +3,11 @@
 Everything here is a plain dataclass so it serialises the same way in every SDK version;
 fields added later get defaults so histories written before them still replay. Histories
 carry identifiers, never endpoint secrets or event payloads.
-"""
 
-from __future__ import annotations
+Annotations here are evaluated when the module loads, not postponed: Temporal's converter
+resolves a dataclass's type hints for every payload, and resolving string annotations
+takes about five times as long.
+"""
 
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -49,7 +51,7 @@ class EventStatus(StrEnum):
     FAILED = "failed"
 
     @classmethod
-    def of(cls, statuses: list[str]) -> EventStatus:
+    def of(cls, statuses: list[str]) -> "EventStatus":
         delivered = sum(status == DeliveryStatus.DELIVERED for status in statuses)
         if delivered == len(statuses):
             return cls.DELIVERED

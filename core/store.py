@@ -12,12 +12,12 @@ from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import Engine, func
+from sqlalchemy import create_engine as create_sync
 from sqlalchemy import event as sa_event
-from sqlalchemy import func, insert, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlalchemy.pool import ConnectionPoolEntry
@@ -55,14 +55,33 @@ def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
         return create_async_engine(
             url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True
         )
+    _make_parent_folder(url)
+    engine = create_async_engine(url, connect_args={"timeout": 30})
+    _configure_sqlite(engine.sync_engine)
+    return engine
 
-    database = url.split("///", 1)[-1].split("?", 1)[0]
+
+def create_sync_engine(url: str) -> Engine:
+    """A synchronous engine on the same database, for work that runs whole transactions on
+    a thread; one connection is enough for a caller that runs one at a time."""
+    url = async_database_url(url).replace("sqlite+aiosqlite://", "sqlite://", 1)
+    if not url.startswith("sqlite"):
+        return create_sync(url, pool_size=1, max_overflow=1, pool_pre_ping=True)
+    _make_parent_folder(url)
+    engine = create_sync(url, pool_size=1, max_overflow=1, connect_args={"timeout": 30})
+    _configure_sqlite(engine)
+    return engine
+
+
+def _make_parent_folder(sqlite_url: str) -> None:
+    database = sqlite_url.split("///", 1)[-1].split("?", 1)[0]
     if database and database != ":memory:":
         Path(database).parent.mkdir(parents=True, exist_ok=True)
-    engine = create_async_engine(url, connect_args={"timeout": 30})
 
-    @sa_event.listens_for(engine.sync_engine, "connect")
-    def _configure_sqlite(dbapi_connection: Any, _record: ConnectionPoolEntry) -> None:
+
+def _configure_sqlite(engine: Engine) -> None:
+    @sa_event.listens_for(engine, "connect")
+    def _configure(dbapi_connection: Any, _record: ConnectionPoolEntry) -> None:
         # The API and the worker write from separate processes: WAL lets readers run beside
         # the writer, and transactions that may write are begun below as IMMEDIATE so that
         # a writer waits for the lock instead of failing when it upgrades from a read.
@@ -74,13 +93,11 @@ def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.close()
 
-    @sa_event.listens_for(engine.sync_engine, "begin")
+    @sa_event.listens_for(engine, "begin")
     def _begin(connection: Any) -> None:
         # A reads-only transaction takes no lock at all: it reads WAL's last snapshot.
         reads_only = connection.get_execution_options().get(_READS_ONLY, False)
         connection.exec_driver_sql("BEGIN" if reads_only else "BEGIN IMMEDIATE")
-
-    return engine
 
 
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
@@ -220,18 +237,6 @@ async def delete_endpoint(session: AsyncSession, *, endpoint: Endpoint) -> None:
     await session.flush()
 
 
-async def disable_endpoint(session: AsyncSession, *, endpoint_id: str, reason: str) -> bool:
-    """Disable the endpoint; whether this disabled it (it was enabled)."""
-    endpoint = await session.get(Endpoint, endpoint_id)
-    if endpoint is None or endpoint.disabled_at is not None:
-        return False
-    endpoint.disabled_at, endpoint.disabled_reason = utc_now(), reason
-    endpoint.updated_at = endpoint.disabled_at
-    session.add(endpoint)
-    await session.flush()
-    return True
-
-
 async def endpoints_by_id(
     session: AsyncSession, *, account_id: str, endpoint_ids: Sequence[str]
 ) -> list[Endpoint]:
@@ -264,57 +269,6 @@ async def attempt_stats(
         total, succeeded = stats.get(endpoint_id, (0, 0))
         stats[endpoint_id] = (total + count, succeeded + (count if outcome == "succeeded" else 0))
     return stats
-
-
-def _rowcount(result: Any) -> int:
-    count: int = result.rowcount
-    return count
-
-
-class HealthChange(StrEnum):
-    UNCHANGED = "unchanged"
-    DISABLED = "disabled"
-    """Failing past the window without a success: the endpoint was disabled."""
-    RECOVERED = "recovered"
-    """A success after failures."""
-
-
-async def note_endpoint_health(
-    session: AsyncSession,
-    *,
-    endpoint_id: str,
-    succeeded: bool,
-    at: datetime,
-    disable_after: timedelta | None,
-) -> HealthChange:
-    """Track how long the endpoint has failed without a success; past ``disable_after``,
-    disable it."""
-    if succeeded:
-        # Nearly every success finds nothing to clear: one statement, no read.
-        cleared = await session.exec(
-            update(Endpoint)
-            .where(col(Endpoint.id) == endpoint_id, col(Endpoint.failing_since).is_not(None))
-            .values(failing_since=None)
-            .execution_options(synchronize_session=False)
-        )
-        return HealthChange.RECOVERED if _rowcount(cleared) else HealthChange.UNCHANGED
-    endpoint = await session.get(Endpoint, endpoint_id)
-    if endpoint is None:
-        return HealthChange.UNCHANGED
-    if endpoint.failing_since is None:
-        endpoint.failing_since = at
-        session.add(endpoint)
-    failing_since = endpoint.failing_since
-    if (
-        disable_after is None
-        or endpoint.disabled_at is not None
-        or at - failing_since < disable_after
-    ):
-        await session.flush()
-        return HealthChange.UNCHANGED
-    reason = f"no successful delivery since {failing_since.isoformat(timespec='seconds')}"
-    await disable_endpoint(session, endpoint_id=endpoint_id, reason=reason)
-    return HealthChange.DISABLED
 
 
 async def subscribed_endpoints(
@@ -498,50 +452,6 @@ async def deliveries_of(
         for delivery in (await session.exec(statement)).all():
             by_event[delivery.event_id].append(delivery)
     return by_event
-
-
-async def record_attempt(
-    session: AsyncSession,
-    *,
-    attempt: Attempt,
-    status: DeliveryStatus,
-    next_attempt_at: datetime | None,
-) -> Attempt | None:
-    """Store one attempt and move its delivery to the state the attempt left it in; None
-    when the event has no delivery to the endpoint.
-
-    Attempts are numbered per delivery, so a resend continues where the earlier ones ended.
-    The delivery is changed by one statement that returns its new count, with no read
-    before it: attempts are the hot path, and the row lock orders concurrent ones.
-    """
-    now = utc_now()
-    changes: dict[str, Any] = {
-        "attempts": col(Delivery.attempts) + 1,
-        "status": status,
-        "last_status_code": attempt.status_code,
-        "last_error": attempt.error,
-        "last_attempt_at": attempt.started_at,
-        "next_attempt_at": next_attempt_at,
-        "updated_at": now,
-    }
-    if status == DeliveryStatus.DELIVERED:
-        changes["delivered_at"] = now
-    statement = (
-        update(Delivery)
-        .where(
-            col(Delivery.event_id) == attempt.event_id,
-            col(Delivery.endpoint_id) == attempt.endpoint_id,
-        )
-        .values(changes)
-        .returning(col(Delivery.id), col(Delivery.attempts))
-        .execution_options(synchronize_session=False)
-    )
-    row = (await session.exec(statement)).first()
-    if row is None:
-        return None
-    stored = attempt.model_copy(update={"delivery_id": row[0], "attempt": row[1]})
-    await session.exec(insert(Attempt).values(stored.model_dump()))
-    return stored
 
 
 async def mark_delivery_failed(

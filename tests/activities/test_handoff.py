@@ -7,6 +7,7 @@ from datetime import timedelta
 
 import httpx
 import pytest
+from sqlalchemy import Engine
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 from temporalio.testing import ActivityEnvironment
@@ -15,6 +16,7 @@ from activities.delivery import DeliveryActivities
 from activities.endpoints import EndpointActivities
 from activities.handoff import LookupHandoff
 from core import store
+from core.attempt_writer import AttemptWriter
 from core.contracts import DeliveryInput, SubscribersInput
 from core.models import Endpoint, Event
 from core.retry import load_retry_policies
@@ -58,7 +60,10 @@ def _one(event_id: str, endpoint_id: str) -> tuple[Event, list[Endpoint]]:
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 async def test_a_local_first_attempt_uses_the_rows_its_lookup_read(
-    sessions: async_sessionmaker[AsyncSession], receiver: Receiver, store_url: str
+    sessions: async_sessionmaker[AsyncSession],
+    attempts_engine: Engine,
+    receiver: Receiver,
+    store_url: str,
 ) -> None:
     """Proved by a change made between lookup and attempt: the local attempt does not see
     it, an ordinary attempt, which reads the store, does."""
@@ -108,6 +113,7 @@ async def test_a_local_first_attempt_uses_the_rows_its_lookup_read(
     async with httpx.AsyncClient() as http:
         deliveries = DeliveryActivities(
             sessions=sessions,
+            attempts=AttemptWriter(attempts_engine),
             http=http,
             attempt_timeout=timedelta(seconds=5),
             destinations=settings.destination_policy(),

@@ -17,6 +17,9 @@ from sqlalchemy import inspect, text
 from sqlalchemy.engine import Connection
 
 from core import store
+from core.attempt_writer import AttemptWrite, AttemptWriter, HealthChange, StoredAttempt
+from core.contracts import DeliveryStatus
+from core.models import Attempt
 from core.schema import (
     STORE_METADATA,
     SchemaError,
@@ -122,6 +125,7 @@ async def test_rows_of_the_first_schema_survive_the_upgrade_and_serve_the_store(
     )
     assert [tuple(row) for row in added] == [(None, None, None)]
     engine = store.create_engine(database_url)
+    attempts_engine = store.create_sync_engine(database_url)
     sessions = store.session_factory(engine)
     try:
         async with store.transaction(sessions) as session:
@@ -143,20 +147,30 @@ async def test_rows_of_the_first_schema_survive_the_upgrade_and_serve_the_store(
                 session, account_id="acct_1", since=datetime(2026, 11, 27, tzinfo=UTC)
             )
             assert stats == {"ep_1": (1, 1)}
-            change = await store.note_endpoint_health(
-                session,
-                endpoint_id="ep_1",
-                succeeded=False,
-                at=datetime.now(UTC),
-                disable_after=timedelta(days=5),
-            )
-            assert change == store.HealthChange.UNCHANGED
+        failed = Attempt(
+            id="atm_2",
+            delivery_id="",
+            event_id="msg_1",
+            endpoint_id="ep_1",
+            account_id="acct_1",
+            attempt=0,
+            outcome="failed",
+            status_code=500,
+            started_at=datetime.now(UTC),
+            duration_ms=3.0,
+        )
+        writer = AttemptWriter(attempts_engine, disable_after=timedelta(days=5))
+        stored = await writer.write(
+            AttemptWrite(attempt=failed, status=DeliveryStatus.DELIVERING, next_attempt_at=None)
+        )
+        assert stored == StoredAttempt(number=2, change=HealthChange.UNCHANGED)
         async with store.transaction(sessions) as session:
             endpoint = await store.get_endpoint(session, account_id="acct_1", endpoint_id="ep_1")
             assert endpoint is not None and endpoint.failing_since is not None
             assert endpoint.signing_secrets(datetime.now(UTC)) == [rotated.secret, "whsec_first"]
     finally:
         await engine.dispose()
+        attempts_engine.dispose()
 
 
 async def test_downgrade_keeps_rows_and_reaches_an_empty_store(database_url: str) -> None:

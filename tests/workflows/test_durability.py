@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 
 import httpx
+from sqlalchemy import Engine
 from temporalio.testing import WorkflowEnvironment
 
 from api.main import create_app
@@ -28,7 +29,7 @@ async def _until_delivering(api: httpx.AsyncClient, auth: dict[str, str], event_
 
 
 async def test_delivery_in_backoff_is_finished_by_a_new_worker(
-    temporal_env: WorkflowEnvironment, store_url: str, receiver: Receiver
+    temporal_env: WorkflowEnvironment, store_url: str, attempts_engine: Engine, receiver: Receiver
 ) -> None:
     settings = make_settings(store_url)
     engine = store.create_engine(settings.database_url)
@@ -50,7 +51,12 @@ async def test_delivery_in_backoff_is_finished_by_a_new_worker(
         await api.post("/v1/endpoints", json={"url": receiver.url("/later")}, headers=auth)
 
         first = build_worker(
-            temporal_env.client, settings=settings, sessions=sessions, http=http, policies=policies
+            temporal_env.client,
+            settings=settings,
+            sessions=sessions,
+            attempts_engine=attempts_engine,
+            http=http,
+            policies=policies,
         )
         async with first:
             emitted = await api.post(
@@ -65,7 +71,12 @@ async def test_delivery_in_backoff_is_finished_by_a_new_worker(
         assert (delivery["status"], delivery["attempts"]) == ("delivering", 1)
 
         second = build_worker(
-            temporal_env.client, settings=settings, sessions=sessions, http=http, policies=policies
+            temporal_env.client,
+            settings=settings,
+            sessions=sessions,
+            attempts_engine=attempts_engine,
+            http=http,
+            policies=policies,
         )
         async with second:
             result = await temporal_env.client.get_workflow_handle(

@@ -20,6 +20,7 @@ from temporalio.worker import Worker
 from activities.delivery import DeliveryActivities
 from activities.endpoints import EndpointActivities
 from core import store
+from core.attempt_writer import AttemptWriter
 from core.config import PROJECT_ROOT, Settings
 from core.contracts import (
     DeliveryInput,
@@ -60,12 +61,13 @@ async def clocked_worker(
     The receiver only sees wall-clock time, which the test server does not move.
     """
     clock: list[datetime] = []
+    attempts_engine = store.create_sync_engine(settings.database_url)
     deliveries = DeliveryActivities(
         sessions=sessions,
+        attempts=AttemptWriter(attempts_engine, disable_after=settings.auto_disable_after),
         http=http,
         attempt_timeout=attempt_timeout(settings),
         destinations=settings.destination_policy(),
-        auto_disable_after=settings.auto_disable_after,
     )
 
     @activity.defn(name="deliver")
@@ -76,13 +78,16 @@ async def clocked_worker(
     endpoints = EndpointActivities(
         sessions=sessions, policies=policies, attempt_timeout=timedelta(minutes=1)
     )
-    async with Worker(
-        env.client,
-        task_queue=settings.task_queue,
-        workflows=[EventWorkflow],
-        activities=[endpoints.subscribers_for, deliver, deliveries.record_failure],
-    ):
-        yield clock
+    try:
+        async with Worker(
+            env.client,
+            task_queue=settings.task_queue,
+            workflows=[EventWorkflow],
+            activities=[endpoints.subscribers_for, deliver, deliveries.record_failure],
+        ):
+            yield clock
+    finally:
+        attempts_engine.dispose()
 
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)

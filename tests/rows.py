@@ -1,0 +1,45 @@
+"""Store rows for tests that need an account, an endpoint or an event to exist."""
+
+from __future__ import annotations
+
+from sqlalchemy.ext.asyncio import async_sessionmaker
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from core import store
+from core.models import Endpoint, Event
+
+Sessions = async_sessionmaker[AsyncSession]
+
+
+async def new_account(sessions: Sessions, name: str = "Acme") -> tuple[str, str]:
+    """The account's id and its API key."""
+    async with store.transaction(sessions) as session:
+        account, api_key = await store.create_account(session, name=name)
+    return account.id, api_key
+
+
+async def new_endpoint(
+    sessions: Sessions, account_id: str, url: str = "https://example.com/hook"
+) -> Endpoint:
+    async with store.transaction(sessions) as session:
+        return await store.create_endpoint(
+            session,
+            account_id=account_id,
+            url=url,
+            event_types=[],
+            description="",
+            retry_policy=None,
+        )
+
+
+async def new_event(
+    sessions: Sessions, account_id: str, key: str | None = None, kind: str = "room.created"
+) -> Event:
+    """An accepted event: its workflow is taken to have started."""
+    async with store.transaction(sessions) as session:
+        event = await store.create_event(
+            session, account_id=account_id, event_type=kind, data={"n": 1}, idempotency_key=key
+        )
+        assert event is not None
+        await store.mark_workflow_started(session, event=event)
+    return event
