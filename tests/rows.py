@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -19,26 +22,37 @@ async def new_account(sessions: Sessions, name: str = "Acme") -> tuple[str, str]
 
 
 async def new_endpoint(
-    sessions: Sessions, account_id: str, url: str = "https://example.com/hook"
+    sessions: Sessions,
+    account_id: str,
+    url: str = "https://example.com/hook",
+    event_types: Sequence[str] = (),
 ) -> Endpoint:
     async with store.transaction(sessions) as session:
         return await store.create_endpoint(
             session,
             account_id=account_id,
             url=url,
-            event_types=[],
+            event_types=event_types,
             description="",
             retry_policy=None,
         )
 
 
 async def new_event(
-    sessions: Sessions, account_id: str, key: str | None = None, kind: str = "room.created"
+    sessions: Sessions,
+    account_id: str,
+    key: str | None = None,
+    kind: str = "room.created",
+    data: dict[str, Any] | None = None,
 ) -> Event:
     """An accepted event: its workflow is taken to have started."""
     async with store.transaction(sessions) as session:
         event = await store.create_event(
-            session, account_id=account_id, event_type=kind, data={"n": 1}, idempotency_key=key
+            session,
+            account_id=account_id,
+            event_type=kind,
+            data={"n": 1} if data is None else data,
+            idempotency_key=key,
         )
         assert event is not None
         await store.mark_workflow_started(session, event=event)

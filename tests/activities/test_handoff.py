@@ -22,6 +22,7 @@ from core.models import Endpoint, Event
 from core.retry import load_retry_policies
 from tests.conftest import make_settings
 from tests.receiver import Receiver
+from tests.rows import new_account, new_endpoint, new_event
 
 
 def _rows(event_id: str, endpoint_id: str) -> tuple[Event, Endpoint]:
@@ -70,28 +71,9 @@ async def test_a_local_first_attempt_uses_the_rows_its_lookup_read(
     settings = make_settings(store_url)
     handoff = LookupHandoff()
     policies = load_retry_policies(settings.retry_policies_file)
-    async with store.transaction(sessions) as session:
-        account, _ = await store.create_account(session, name="Acme")
-        endpoint = await store.create_endpoint(
-            session,
-            account_id=account.id,
-            url=receiver.url("/before"),
-            event_types=[],
-            description="",
-            retry_policy=None,
-        )
-        events = []
-        for _ in range(2):
-            event = await store.create_event(
-                session,
-                account_id=account.id,
-                event_type="room.created",
-                data={"room_id": "r1"},
-                idempotency_key=None,
-            )
-            assert event is not None
-            await store.mark_workflow_started(session, event=event)
-            events.append(event)
+    account_id, _ = await new_account(sessions)
+    endpoint = await new_endpoint(sessions, account_id, receiver.url("/before"))
+    events = [await new_event(sessions, account_id) for _ in range(2)]
     lookups = EndpointActivities(
         sessions=sessions, policies=policies, attempt_timeout=timedelta(seconds=5), handoff=handoff
     )
@@ -100,7 +82,7 @@ async def test_a_local_first_attempt_uses_the_rows_its_lookup_read(
     found = [
         await local.run(
             lookups.subscribers_for,
-            SubscribersInput(event_id=e.id, account_id=account.id, event_type=e.type),
+            SubscribersInput(event_id=e.id, account_id=account_id, event_type=e.type),
         )
         for e in events
     ]

@@ -34,6 +34,7 @@ from core.retry import RetryPolicies, load_retry_policies
 from tests.conftest import make_settings, venv_binary
 from tests.events import example
 from tests.receiver import Answer, Receiver
+from tests.rows import new_account, new_endpoint, new_event
 from worker import attempt_timeout, delivery_client
 from workflows.event import EventWorkflow
 
@@ -101,24 +102,9 @@ async def test_default_schedule_runs_to_exhaustion_at_the_scheduled_times(
     policies = load_retry_policies(settings.retry_policies_file)
     standard = policies.resolve(endpoint_policy=None, event_type="room.closed")
     receiver.default("/down", Answer(500))
-    async with store.transaction(sessions) as session:
-        account, _ = await store.create_account(session, name="Acme")
-        endpoint = await store.create_endpoint(
-            session,
-            account_id=account.id,
-            url=receiver.url("/down"),
-            event_types=["room.closed"],
-            description="",
-            retry_policy=None,
-        )
-        event = await store.create_event(
-            session,
-            account_id=account.id,
-            event_type="room.closed",
-            data=example("room.closed"),
-            idempotency_key=None,
-        )
-        assert event is not None
+    account_id, _ = await new_account(sessions)
+    endpoint = await new_endpoint(sessions, account_id, receiver.url("/down"), ["room.closed"])
+    event = await new_event(sessions, account_id, kind="room.closed", data=example("room.closed"))
 
     async with (
         delivery_client(settings) as http,
@@ -131,7 +117,7 @@ async def test_default_schedule_runs_to_exhaustion_at_the_scheduled_times(
             # The time-skipping test server cannot register search attributes.
             EventWorkflowInput(
                 event_id=event.id,
-                account_id=account.id,
+                account_id=account_id,
                 event_type=event.type,
                 search_attributes=False,
                 local_first_attempts=True,
@@ -172,34 +158,19 @@ async def test_endpoint_failing_for_five_days_is_disabled_and_its_retries_stop(
     assert settings.auto_disable_after == timedelta(days=5)
     policies = load_retry_policies(settings.retry_policies_file)
     receiver.default("/down", Answer(500))
-    async with store.transaction(sessions) as session:
-        account, _ = await store.create_account(session, name="Acme")
-        endpoint = await store.create_endpoint(
-            session,
-            account_id=account.id,
-            url=receiver.url("/down"),
-            event_types=[],
-            description="",
-            retry_policy=None,
-        )
-        events = [
-            await store.create_event(
-                session,
-                account_id=account.id,
-                event_type="room.closed",
-                data=example("room.closed"),
-                idempotency_key=None,
-            )
-            for _ in range(2)
-        ]
-    first, second = (event for event in events if event is not None)
+    account_id, _ = await new_account(sessions)
+    endpoint = await new_endpoint(sessions, account_id, receiver.url("/down"))
+    first, second = [
+        await new_event(sessions, account_id, kind="room.closed", data=example("room.closed"))
+        for _ in range(2)
+    ]
 
     async def start(event_id: str) -> WorkflowHandle[EventWorkflow, EventWorkflowResult]:
         return await time_skipping_env.client.start_workflow(
             EventWorkflow.run,
             EventWorkflowInput(
                 event_id=event_id,
-                account_id=account.id,
+                account_id=account_id,
                 event_type="room.closed",
                 search_attributes=False,
                 local_first_attempts=True,
