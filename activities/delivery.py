@@ -130,6 +130,7 @@ class DeliveryActivities:
         started_at = utc_now()
         clock = time.perf_counter()
         answer = await self._post(event, endpoint)
+        answered_at = utc_now()
         duration_ms = (time.perf_counter() - clock) * 1000
         if not answer.refused:
             metrics.ATTEMPT_DURATION.observe(duration_ms / 1000)
@@ -190,7 +191,9 @@ class DeliveryActivities:
         last_attempt = attempt_number >= request.retry.maximum_attempts
         delay = answer.retry_after if answer.status_code in (429, 503) else None
         delay = delay if delay is not None else next_delay(request.retry, attempt_number)
-        next_at = None if last_attempt else utc_now() + delay
+        # The wait runs from the answer, so the time spent storing the attempt (which on a
+        # busy store includes waiting for it) is not added to the endpoint's schedule.
+        next_at = None if last_attempt else answered_at + delay
         status = DeliveryStatus.FAILED if last_attempt else DeliveryStatus.DELIVERING
         number, change = await self._record(attempt, "failed", status, next_at)
         logger.info("attempt failed", extra=log | {"status_code": answer.status_code})
@@ -224,7 +227,7 @@ class DeliveryActivities:
                 if answer.status_code is None
                 else DeliveryErrorType.RECEIVER_REJECTED
             ),
-            next_retry_delay=delay,
+            next_retry_delay=_remaining(next_at) if next_at else delay,
             # Receivers failing is routine: keep it out of the worker's warning logs.
             category=ApplicationErrorCategory.BENIGN,
         )
@@ -348,6 +351,12 @@ class DeliveryActivities:
             )
         if settled is not None:
             metrics.count_settled(DeliveryStatus.FAILED, attempts=settled.attempts)
+
+
+def _remaining(until: datetime) -> timedelta:
+    # At least a millisecond: Temporal reads a zero delay as none, and would fall back to
+    # the retry policy's own interval.
+    return max(until - utc_now(), timedelta(milliseconds=1))
 
 
 def _describe(error: BaseException) -> str:
