@@ -12,6 +12,7 @@ import httpx
 import pytest
 from sqlalchemy import event as sa_event
 from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
@@ -406,6 +407,25 @@ async def test_emit_whose_started_mark_finds_the_store_locked_is_still_accepted(
     assert [outcome.status for outcome in result.outcomes] == ["delivered"]
     shown = await stack.api.get(f"/v1/events/{event['id']}", headers=auth)
     assert shown.status_code == 200
+
+
+async def test_emit_that_waits_out_the_connection_pool_gets_503_to_retry(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    auth = await stack.account()
+
+    async def pool_exhausted(*_: object, **__: object) -> None:
+        raise PoolTimeoutError("QueuePool limit of size 5 overflow 10 reached")
+
+    monkeypatch.setattr(store, "create_event", pool_exhausted)
+
+    response = await stack.api.post(
+        "/v1/events", json={"type": "room.created", "data": example("room.created")}, headers=auth
+    )
+
+    assert response.status_code == 503
+    assert response.json()["code"] == "store_unavailable"
+    assert response.headers["retry-after"] == "5"
 
 
 # ---------------------------------------------------------------- tenancy
