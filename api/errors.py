@@ -17,6 +17,7 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from starlette.exceptions import HTTPException
 
 from core.catalog import DataError
@@ -142,4 +143,6 @@ def install_error_handlers(app: FastAPI) -> None:
     # A lost connection surfaces as several DBAPIError kinds depending on when it broke.
     app.add_exception_handler(OperationalError, _store_unavailable)
     app.add_exception_handler(InterfaceError, _store_unavailable)
+    # Every pooled connection waited on the store (SQLite's write lock) past the timeout.
+    app.add_exception_handler(PoolTimeoutError, _store_unavailable)
     app.add_exception_handler(Exception, _unexpected)

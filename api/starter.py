@@ -10,6 +10,7 @@ from urllib.parse import quote
 
 from fastapi import Depends
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel.ext.asyncio.session import AsyncSession
 from temporalio.client import Client, WorkflowHandle
 from temporalio.common import (
@@ -82,6 +83,9 @@ class WorkflowStarter:
                 await session.delete(event)
                 await session.commit()
             raise
+        # A failed write expires the event, and reading it back would wait for the same
+        # lock that failed the write: the answer is built from what was read before.
+        fields = event.model_dump()
         try:
             await store.mark_workflow_started(session, event=event)
             await session.commit()
@@ -89,8 +93,10 @@ class WorkflowStarter:
             # The workflow exists, so the event is durable and will be delivered; its first
             # activity marks it accepted once the store is back. Refusing now would invite
             # the caller to emit it twice.
-            logger.warning("event %s accepted; marking it failed for now: %s", event.id, error)
             await session.rollback()
+            for name, value in fields.items():
+                set_committed_value(event, name, value)
+            logger.warning("event %s accepted; marking it failed for now: %s", event.id, error)
 
     async def start(
         self,

@@ -55,6 +55,7 @@ async def measure_backlog(
         "policy": POLICY,
         "endpoints": ENDPOINTS,
         "events": accepted,
+        "refused_by": driver.refusals(emissions),
         "deliveries_waiting": waiting,
         "rss_mib_before": before,
         "rss_mib_after": after,

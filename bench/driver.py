@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
@@ -32,6 +33,18 @@ class Emission:
     status: int | None
     scheduled: float | None = None
     """When an open-loop arrival was due; it started later if no slot was free."""
+    error: str | None = None
+    """The exception's type for an emission that got no answer (a timeout, a reset)."""
+
+
+def refusals(emissions: list[Emission]) -> dict[str, int]:
+    """How many emissions were refused, by the status answered or the exception raised."""
+    reasons = Counter(
+        str(emission.status) if emission.status is not None else emission.error or "no answer"
+        for emission in emissions
+        if not emission.accepted
+    )
+    return dict(sorted(reasons.items()))
 
 
 Send = Callable[[int], Awaitable[Sent]]
@@ -43,10 +56,12 @@ MayEmit = Callable[[], bool]
 
 async def _timed(send: Send, number: int, scheduled: float | None = None) -> Emission:
     started = time.time()
+    error = None
     try:
         sent = await send(number)
-    except Exception:
+    except Exception as raised:
         sent = Sent(accepted=False, event_id=None)
+        error = type(raised).__name__
     return Emission(
         started=started,
         finished=time.time(),
@@ -54,6 +69,7 @@ async def _timed(send: Send, number: int, scheduled: float | None = None) -> Emi
         event_id=sent.event_id,
         status=sent.status,
         scheduled=scheduled,
+        error=error,
     )
 
 

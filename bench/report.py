@@ -220,6 +220,17 @@ def _backlog_section(backlog: dict[str, Any] | None) -> list[str]:
         for role in roles
     ]
     later = f"{backlog['later_after_s']:g} s later"
+    refused = backlog.get("refused_by") or {}
+    refusals = (
+        [
+            f"{sum(refused.values()):,} of the emits were refused: "
+            + ", ".join(f"{count:,} {reason}" for reason, count in refused.items())
+            + ".",
+            "",
+        ]
+        if refused
+        else []
+    )
     return [
         "## Memory under backlog",
         "",
@@ -229,6 +240,7 @@ def _backlog_section(backlog: dict[str, Any] | None) -> list[str]:
         "",
         *_table(["process", "before", "backlog in place", later, "CPU s meanwhile"], rows),
         "",
+        *refusals,
     ]
 
 

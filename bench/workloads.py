@@ -218,6 +218,7 @@ def summarise(
         "emitted": len(emissions),
         "accepted": len(accepted),
         "refused": len(emissions) - len(accepted),
+        "refused_by": driver.refusals(emissions),
         "emit_s": round(emitted_at - first, 3) if emissions else None,
         "deliveries_expected": len(accepted) * workload.fanout,
         "deliveries": deliveries,

@@ -3,23 +3,22 @@
 ``webhooks db upgrade`` brings a store to the latest revision with ``upgrade_schema``; the
 API and the worker only check, with ``require_current_schema``, and refuse to run on a store
 that is behind, so that two processes starting together never race to change it.
+
+The check needs only the revisions' ids, read from the migration files without importing
+them: Alembic, which costs a long-running process about 10 MB, is imported only to migrate
+or to compare tables.
 """
 
 from __future__ import annotations
 
+import ast
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from alembic import command
-from alembic.autogenerate import compare_metadata
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
-from alembic.util import CommandError
 from sqlalchemy import inspect, text
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, InvalidRequestError
@@ -27,6 +26,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from core.models import Account
 from core.store import create_engine
+
+if TYPE_CHECKING:
+    from alembic.config import Config
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 UPGRADE_COMMAND = "webhooks db upgrade"
@@ -55,6 +57,8 @@ class Upgrade:
 
 def alembic_config(url: str | None = None) -> Config:
     """Alembic's configuration, in code: no alembic.ini needs to be in the working folder."""
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     if url is not None:
@@ -63,19 +67,46 @@ def alembic_config(url: str | None = None) -> Config:
     return config
 
 
+def _revision_ids(value: ast.expr | None) -> tuple[str, ...]:
+    """A ``down_revision`` as Alembic takes it: none, one id, or a merge's several."""
+    if value is None:
+        return ()
+    found = ast.literal_eval(value)
+    if found is None:
+        return ()
+    return (found,) if isinstance(found, str) else tuple(found)
+
+
 @lru_cache
-def _scripts() -> ScriptDirectory:
-    return ScriptDirectory.from_config(alembic_config())
+def revisions() -> dict[str, tuple[str, ...]]:
+    """Each migration's revision id and the ids it follows, as its file assigns them."""
+    graph: dict[str, tuple[str, ...]] = {}
+    for path in sorted((MIGRATIONS / "versions").glob("*.py")):
+        values: dict[str, ast.expr | None] = {}
+        for statement in ast.parse(path.read_text(), str(path)).body:
+            if isinstance(statement, ast.AnnAssign) and isinstance(statement.target, ast.Name):
+                values[statement.target.id] = statement.value
+            elif isinstance(statement, ast.Assign):
+                for target in statement.targets:
+                    if isinstance(target, ast.Name):
+                        values[target.id] = statement.value
+        revision = values.get("revision")
+        if revision is not None:
+            graph[ast.literal_eval(revision)] = _revision_ids(values.get("down_revision"))
+    return graph
 
 
 def head_revision() -> str:
-    head = _scripts().get_current_head()
-    assert head is not None, "core/migrations/versions holds no revision"
-    return head
+    graph = revisions()
+    followed = {parent for parents in graph.values() for parent in parents}
+    heads = sorted(set(graph) - followed)
+    assert heads, "core/migrations/versions holds no revision"
+    assert len(heads) == 1, f"core/migrations/versions has several heads: {heads}"
+    return heads[0]
 
 
 def is_known_revision(revision: str) -> bool:
-    return any(script.revision == revision for script in _scripts().walk_revisions())
+    return revision in revisions()
 
 
 def include_store_objects(name: str | None, kind: str, parent_names: Any) -> bool:
@@ -142,6 +173,9 @@ def _current_revision(connection: Connection) -> str | None:
 
 def _differences(connection: Connection) -> list[str]:
     """How the tables differ from the models, one phrase per difference."""
+    from alembic.autogenerate import compare_metadata
+    from alembic.runtime.migration import MigrationContext
+
     context = MigrationContext.configure(connection, opts={"include_name": include_store_objects})
     return [_describe(difference) for difference in compare_metadata(context, STORE_METADATA)]
 
@@ -159,6 +193,9 @@ def _describe(difference: Any) -> str:
 
 
 def _upgrade(connection: Connection) -> Upgrade:
+    from alembic import command
+    from alembic.util import CommandError
+
     if connection.dialect.name == "postgresql":
         connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _UPGRADE_LOCK})
     # SQLite needs no lock: the store begins every transaction as IMMEDIATE, one writer at once.

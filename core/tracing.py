@@ -17,17 +17,18 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
 from opentelemetry import baggage, context, trace
-from temporalio.contrib.opentelemetry import TracingInterceptor
 
 from core.config import Settings
 
-# The SDK, the exporter and the instrumentations are imported only when tracing is on: they
-# cost a process that does not trace tens of megabytes.
+# The SDK, the exporter, the instrumentations and Temporal's interceptor (which brings the
+# SDK too) are imported only when tracing is on: they cost a process that does not trace
+# tens of megabytes.
 if TYPE_CHECKING:
     import httpx
     from fastapi import FastAPI
     from opentelemetry.sdk.trace import TracerProvider
     from opentelemetry.sdk.trace.export import SpanExporter
+    from temporalio.contrib.opentelemetry import TracingInterceptor
 
 EVENT_ID_ATTRIBUTE = "webhook.event_id"
 
@@ -42,6 +43,8 @@ class Tracing:
         """For ``Client.connect``; workers built on that client trace through them too."""
         if self.provider is None:
             return []
+        from temporalio.contrib.opentelemetry import TracingInterceptor
+
         return [TracingInterceptor(self.provider.get_tracer("temporalio"))]
 
     def instrument_app(self, app: FastAPI) -> None:

@@ -10,14 +10,18 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import event as sa_event
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlmodel import select
+from sqlmodel.ext.asyncio.session import AsyncSession
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 from temporalio.client import Client
 
 from api.main import create_app
 from core import store
 from core.catalog import EVENT_TYPE_NAMES
-from core.models import ApiKey, Endpoint
+from core.models import ApiKey, Endpoint, Event
 from tests.conftest import ADMIN_TOKEN, Stack, make_settings
 from tests.events import example
 from tests.receiver import Answer, Receiver
@@ -370,6 +374,58 @@ async def test_emit_while_temporal_is_unreachable_gets_503_and_accepts_nothing(
         assert response.status_code == 503
         assert "unavailable" in response.json()["detail"]
         assert (await api.get("/v1/events", headers=auth)).json()["data"] == []
+
+
+async def test_emit_whose_started_mark_finds_the_store_locked_is_still_accepted(
+    stack: Stack, receiver: Receiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    auth = await stack.account()
+    await stack.endpoint(auth, receiver.url("/locked"))
+    mark = store.mark_workflow_started
+
+    async def locked_once(session: AsyncSession, *, event: Event) -> None:
+        # As SQLite answers while another process holds the write lock past the busy
+        # timeout, for this write and for any read that would follow it in the request.
+        def refuse(*_: object) -> None:
+            raise OperationalError("BEGIN IMMEDIATE", None, Exception("database is locked"))
+
+        monkeypatch.setattr(store, "mark_workflow_started", mark)
+        sa_event.listen(session.sync_session, "after_begin", refuse)
+        await mark(session, event=event)
+
+    monkeypatch.setattr(store, "mark_workflow_started", locked_once)
+
+    response = await stack.api.post(
+        "/v1/events", json={"type": "room.created", "data": example("room.created")}, headers=auth
+    )
+
+    # The workflow was started, so the event is durable: refusing it would invite a repeat.
+    assert response.status_code == 202, response.text
+    event = response.json()
+    assert event["type"] == "room.created"
+    result = await stack.settled(event["id"])
+    assert [outcome.status for outcome in result.outcomes] == ["delivered"]
+    shown = await stack.api.get(f"/v1/events/{event['id']}", headers=auth)
+    assert shown.status_code == 200
+
+
+async def test_emit_that_waits_out_the_connection_pool_gets_503_to_retry(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    auth = await stack.account()
+
+    async def pool_exhausted(*_: object, **__: object) -> None:
+        raise PoolTimeoutError("QueuePool limit of size 5 overflow 10 reached")
+
+    monkeypatch.setattr(store, "create_event", pool_exhausted)
+
+    response = await stack.api.post(
+        "/v1/events", json={"type": "room.created", "data": example("room.created")}, headers=auth
+    )
+
+    assert response.status_code == 503
+    assert response.json()["code"] == "store_unavailable"
+    assert response.headers["retry-after"] == "5"
 
 
 # ---------------------------------------------------------------- tenancy

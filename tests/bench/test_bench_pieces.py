@@ -10,7 +10,8 @@ from typing import Any
 import httpx
 import pytest
 
-from bench.driver import Emission
+from bench import driver
+from bench.driver import Emission, Sent
 from bench.processes import start_receiver, stop
 from bench.receiver_control import PathSetup, ReceiverControl
 from bench.report import render_markdown
@@ -122,6 +123,45 @@ def test_doc_carries_the_figures_of_the_results() -> None:
     assert "**Caveat of this run:** a shared machine" in doc
     assert "2 CPUs (Test CPU), 8.0 GiB" in doc
     assert "1.5 s (75%)" in doc
+
+
+async def test_refused_emits_are_counted_by_status_or_exception() -> None:
+    answers: list[Sent | Exception] = [
+        Sent(accepted=True, event_id="e1", status=202),
+        Sent(accepted=False, event_id=None, status=503),
+        Sent(accepted=False, event_id=None, status=503),
+        httpx.ReadTimeout("no answer in time"),
+    ]
+
+    async def send(number: int) -> Sent:
+        answer = answers[number]
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+    emissions = await driver.count(send, total=len(answers), concurrency=1)
+
+    assert driver.refusals(emissions) == {"503": 2, "ReadTimeout": 1}
+
+
+def test_doc_says_why_backlog_emits_were_refused() -> None:
+    rss = {"temporal": 300.0, "worker": 120.0, "api": 110.0}
+    results = sample_results() | {
+        "backlog": {
+            "policy": "bench-backlog",
+            "endpoints": 10,
+            "events": 959,
+            "refused_by": {"503": 40, "ReadTimeout": 1},
+            "deliveries_waiting": 9590,
+            "rss_mib_before": rss,
+            "rss_mib_after": rss,
+            "rss_mib_later": rss,
+            "later_after_s": 10.0,
+            "idle_cpu": {},
+        }
+    }
+
+    assert "41 of the emits were refused: 40 503, 1 ReadTimeout." in render_markdown(results)
 
 
 @pytest.fixture

@@ -6,6 +6,7 @@ import asyncio
 import os
 import subprocess
 import sys
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -13,6 +14,7 @@ from typing import Any
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import inspect, text
 from sqlalchemy.engine import Connection
 
@@ -23,8 +25,12 @@ from core.models import Attempt
 from core.schema import (
     STORE_METADATA,
     SchemaError,
+    alembic_config,
     head_revision,
     include_store_objects,
+    is_known_revision,
+    require_current_schema,
+    revisions,
     schema_revision,
     upgrade_schema,
 )
@@ -87,6 +93,53 @@ def _run(
 
 
 # ---------------------------------------------------------------- the revisions
+
+
+def _parents(down_revision: str | Sequence[str] | None) -> tuple[str, ...]:
+    if down_revision is None:
+        return ()
+    return (down_revision,) if isinstance(down_revision, str) else tuple(down_revision)
+
+
+def test_revisions_read_from_the_files_are_alembics() -> None:
+    scripts = ScriptDirectory.from_config(alembic_config())
+
+    assert head_revision() == scripts.get_current_head()
+    assert revisions() == {
+        script.revision: _parents(script.down_revision) for script in scripts.walk_revisions()
+    }
+    assert is_known_revision(FIRST_REVISION)
+    assert not is_known_revision("9999")
+
+
+async def test_checking_the_schema_leaves_alembic_unimported(store_url: str) -> None:
+    check = (
+        "import asyncio, sys\n"
+        "import worker, api.main\n"
+        "from core import store\n"
+        "from core.schema import require_current_schema\n"
+        "async def check():\n"
+        f"    engine = store.create_engine({store_url!r})\n"
+        "    await require_current_schema(engine)\n"
+        "    await engine.dispose()\n"
+        "asyncio.run(check())\n"
+        "print(sorted(name for name in sys.modules if name.split('.')[0] == 'alembic'))\n"
+    )
+
+    result = await asyncio.to_thread(_run, sys.executable, "-c", check, env={})
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"
+
+
+async def test_a_store_behind_is_refused_by_the_check(database_url: str) -> None:
+    await upgrade_to(database_url, FIRST_REVISION)
+    engine = store.create_engine(database_url)
+    try:
+        with pytest.raises(SchemaError, match=f"revision {FIRST_REVISION}, behind the latest"):
+            await require_current_schema(engine)
+    finally:
+        await engine.dispose()
 
 
 async def test_upgrade_to_head_builds_exactly_the_models_schema(database_url: str) -> None:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import uuid
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -35,6 +38,26 @@ def collector() -> Iterator[Receiver]:
     server.start()
     yield server
     server.stop()
+
+
+def test_the_worker_and_the_api_import_no_tracing_sdk_until_tracing_is_on() -> None:
+    loaded = (
+        "import sys, worker, api.main\n"
+        "print(sorted({name for name in sys.modules if name.startswith(("
+        "'opentelemetry.sdk', 'temporalio.contrib.opentelemetry'))}))"
+    )
+
+    result = subprocess.run(
+        [sys.executable, "-c", loaded],
+        cwd=Path(__file__).resolve().parents[2],
+        env=os.environ | {"PYTHONPATH": "."},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"
 
 
 def test_no_endpoint_means_no_provider_and_no_interceptors(

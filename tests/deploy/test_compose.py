@@ -647,3 +647,17 @@ def test_image_base_is_pinned_and_fits_the_project() -> None:
     minimum = re.fullmatch(r">=(\d+)\.(\d+)", pyproject()["project"]["requires-python"])
     assert minimum
     assert (int(match[1]), int(match[2])) >= (int(minimum[1]), int(minimum[2]))
+
+
+def test_the_image_limits_malloc_arenas_as_make_run_does(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("MALLOC_ARENA_MAX", raising=False)
+    settings = " ".join(rest for keyword, rest in dockerfile_instructions() if keyword == "ENV")
+
+    assert devstack.child_environment()["MALLOC_ARENA_MAX"] == devstack.MALLOC_ARENA_MAX
+    assert f"MALLOC_ARENA_MAX={devstack.MALLOC_ARENA_MAX}" in settings.split()
+
+
+def test_a_malloc_arena_limit_of_ones_own_is_kept(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MALLOC_ARENA_MAX", "4")
+
+    assert devstack.child_environment()["MALLOC_ARENA_MAX"] == "4"
