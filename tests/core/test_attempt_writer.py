@@ -14,7 +14,7 @@ from core import store
 from core.attempt_writer import AttemptWrite, AttemptWriter, HealthChange, StoredAttempt
 from core.contracts import DeliveryStatus
 from core.ids import new_id
-from core.models import Attempt, Event
+from core.models import Attempt, Endpoint, Event
 from tests.rows import Sessions, new_account, new_endpoint, new_event
 
 
@@ -52,6 +52,16 @@ async def _delivering(sessions: Sessions, *endpoint_ids: str) -> Event:
             session, event=event, policies=dict.fromkeys(endpoint_ids, "fast")
         )
     return event
+
+
+async def _delivering_to_an_endpoint(sessions: Sessions) -> tuple[str, Endpoint, Event]:
+    """An account, its endpoint and an event with a pending delivery to it."""
+    account_id, _ = await new_account(sessions)
+    endpoint = await new_endpoint(sessions, account_id)
+    event = await new_event(sessions, account_id)
+    async with store.transaction(sessions) as session:
+        await store.ensure_deliveries(session, event=event, policies={endpoint.id: "fast"})
+    return account_id, endpoint, event
 
 
 def _commits(engine: Engine) -> list[None]:
@@ -121,11 +131,7 @@ async def test_an_attempt_without_a_delivery_stores_nothing(
 async def test_a_success_after_failures_is_a_recovery(
     sessions: Sessions, attempts_engine: Engine
 ) -> None:
-    account_id, _ = await new_account(sessions)
-    endpoint = await new_endpoint(sessions, account_id)
-    event = await new_event(sessions, account_id)
-    async with store.transaction(sessions) as session:
-        await store.ensure_deliveries(session, event=event, policies={endpoint.id: "fast"})
+    account_id, endpoint, event = await _delivering_to_an_endpoint(sessions)
     writer = AttemptWriter(attempts_engine, disable_after=timedelta(days=5))
     down_at = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -151,11 +157,7 @@ async def test_a_success_after_failures_is_a_recovery(
 async def test_an_endpoint_failing_past_the_window_is_disabled_once(
     sessions: Sessions, attempts_engine: Engine
 ) -> None:
-    account_id, _ = await new_account(sessions)
-    endpoint = await new_endpoint(sessions, account_id)
-    event = await new_event(sessions, account_id)
-    async with store.transaction(sessions) as session:
-        await store.ensure_deliveries(session, event=event, policies={endpoint.id: "fast"})
+    account_id, endpoint, event = await _delivering_to_an_endpoint(sessions)
     writer = AttemptWriter(attempts_engine, disable_after=timedelta(days=5))
     down_at = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -177,11 +179,7 @@ async def test_an_endpoint_failing_past_the_window_is_disabled_once(
 async def test_an_attempt_may_disable_its_endpoint(
     sessions: Sessions, attempts_engine: Engine
 ) -> None:
-    account_id, _ = await new_account(sessions)
-    endpoint = await new_endpoint(sessions, account_id)
-    event = await new_event(sessions, account_id)
-    async with store.transaction(sessions) as session:
-        await store.ensure_deliveries(session, event=event, policies={endpoint.id: "fast"})
+    account_id, endpoint, event = await _delivering_to_an_endpoint(sessions)
     attempt = _attempt(event, endpoint.id, status_code=410).model_copy(update={"outcome": "gone"})
 
     stored = await AttemptWriter(attempts_engine).write(

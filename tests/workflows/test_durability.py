@@ -7,6 +7,7 @@ import asyncio
 import httpx
 from sqlalchemy import Engine
 from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Worker
 
 from api.main import create_app
 from core import store
@@ -50,15 +51,17 @@ async def test_delivery_in_backoff_is_finished_by_a_new_worker(
         auth = {"Authorization": f"Bearer {key}"}
         await api.post("/v1/endpoints", json={"url": receiver.url("/later")}, headers=auth)
 
-        first = build_worker(
-            temporal_env.client,
-            settings=settings,
-            sessions=sessions,
-            attempts_engine=attempts_engine,
-            http=http,
-            policies=policies,
-        )
-        async with first:
+        def new_worker() -> Worker:
+            return build_worker(
+                temporal_env.client,
+                settings=settings,
+                sessions=sessions,
+                attempts_engine=attempts_engine,
+                http=http,
+                policies=policies,
+            )
+
+        async with new_worker():
             emitted = await api.post(
                 "/v1/events",
                 json={"type": "room.closed", "data": example("room.closed")},
@@ -70,15 +73,7 @@ async def test_delivery_in_backoff_is_finished_by_a_new_worker(
         (delivery,) = (await api.get(f"/v1/events/{event_id}", headers=auth)).json()["deliveries"]
         assert (delivery["status"], delivery["attempts"]) == ("delivering", 1)
 
-        second = build_worker(
-            temporal_env.client,
-            settings=settings,
-            sessions=sessions,
-            attempts_engine=attempts_engine,
-            http=http,
-            policies=policies,
-        )
-        async with second:
+        async with new_worker():
             result = await temporal_env.client.get_workflow_handle(
                 event_workflow_id(event_id), result_type=EventWorkflowResult
             ).result()
