@@ -28,10 +28,11 @@ from core.contracts import DeliveryStatus
 from core.ids import new_id
 from core.models import Account, ApiKey, Attempt, Delivery, Endpoint, Event, utc_now
 from core.signing import generate_secret
+from core.sqlite_turns import READS_ONLY, WriterTurns
 
 API_KEY_PREFIX = "tsk_"
-# An execution option that marks a connection's transaction as reads only.
-_READS_ONLY = "webhooks_reads_only"
+# How long a SQLite writer waits for the write lock before its transaction fails.
+_SQLITE_BUSY_SECONDS = 30
 
 
 # ---------------------------------------------------------------- engine and sessions
@@ -56,8 +57,8 @@ def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
             url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True
         )
     _make_parent_folder(url)
-    engine = create_async_engine(url, connect_args={"timeout": 30})
-    _configure_sqlite(engine.sync_engine)
+    engine = create_async_engine(url, connect_args={"timeout": _SQLITE_BUSY_SECONDS})
+    _configure_sqlite(engine.sync_engine, asynchronous=True)
     return engine
 
 
@@ -68,8 +69,10 @@ def create_sync_engine(url: str) -> Engine:
     if not url.startswith("sqlite"):
         return create_sync(url, pool_size=1, max_overflow=1, pool_pre_ping=True)
     _make_parent_folder(url)
-    engine = create_sync(url, pool_size=1, max_overflow=1, connect_args={"timeout": 30})
-    _configure_sqlite(engine)
+    engine = create_sync(
+        url, pool_size=1, max_overflow=1, connect_args={"timeout": _SQLITE_BUSY_SECONDS}
+    )
+    _configure_sqlite(engine, asynchronous=False)
     return engine
 
 
@@ -79,7 +82,15 @@ def _make_parent_folder(sqlite_url: str) -> None:
         Path(database).parent.mkdir(parents=True, exist_ok=True)
 
 
-def _configure_sqlite(engine: Engine) -> None:
+def _configure_sqlite(engine: Engine, *, asynchronous: bool) -> None:
+    database = engine.url.database
+    if database and database != ":memory:":
+        # Before the listener below that begins transactions: a writer waits for its turn,
+        # then finds SQLite's lock free.
+        WriterTurns(Path(database), timeout=_SQLITE_BUSY_SECONDS).attach(
+            engine, asynchronous=asynchronous
+        )
+
     @sa_event.listens_for(engine, "connect")
     def _configure(dbapi_connection: Any, _record: ConnectionPoolEntry) -> None:
         # The API and the worker write from separate processes: WAL lets readers run beside
@@ -89,14 +100,14 @@ def _configure_sqlite(engine: Engine) -> None:
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=NORMAL")
-        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.execute(f"PRAGMA busy_timeout={_SQLITE_BUSY_SECONDS * 1000}")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.close()
 
     @sa_event.listens_for(engine, "begin")
     def _begin(connection: Any) -> None:
         # A reads-only transaction takes no lock at all: it reads WAL's last snapshot.
-        reads_only = connection.get_execution_options().get(_READS_ONLY, False)
+        reads_only = connection.get_execution_options().get(READS_ONLY, False)
         connection.exec_driver_sql("BEGIN" if reads_only else "BEGIN IMMEDIATE")
 
 
@@ -116,7 +127,7 @@ async def transaction(
 async def begin_reads(session: AsyncSession) -> None:
     """Begin the session's transaction as reads only: on SQLite it takes no lock, so it
     must write nothing; the session's next transaction after a commit is an ordinary one."""
-    await session.connection(execution_options={_READS_ONLY: True})
+    await session.connection(execution_options={READS_ONLY: True})
 
 
 @asynccontextmanager
@@ -378,58 +389,6 @@ async def list_events(
 
 
 # ---------------------------------------------------------------- deliveries and attempts
-
-
-async def ensure_deliveries(
-    session: AsyncSession,
-    *,
-    event: Event,
-    policies: dict[str, str],
-    restart: bool = False,
-    skipped: dict[str, str] | None = None,
-) -> None:
-    """A pending delivery row per endpoint (id -> retry policy name), once, however often called.
-
-    With ``restart``, existing rows go back to pending under the given policy: a resend.
-    ``skipped`` endpoints (id -> why) get a row in the skipped state, so that nothing sent
-    while an endpoint was disabled is silently dropped.
-    """
-    for endpoint_id, why in (skipped or {}).items():
-        if await get_delivery(session, event_id=event.id, endpoint_id=endpoint_id) is None:
-            session.add(
-                Delivery(
-                    id=new_id("dlv"),
-                    event_id=event.id,
-                    endpoint_id=endpoint_id,
-                    account_id=event.account_id,
-                    retry_policy="",
-                    status=DeliveryStatus.SKIPPED,
-                    last_error=why[:1000],
-                )
-            )
-    existing = {
-        delivery.endpoint_id: delivery
-        for delivery in (
-            await session.exec(select(Delivery).where(Delivery.event_id == event.id))
-        ).all()
-    }
-    for endpoint_id, policy in policies.items():
-        if (delivery := existing.get(endpoint_id)) is not None:
-            if restart:
-                delivery.status, delivery.retry_policy = DeliveryStatus.PENDING, policy
-                delivery.next_attempt_at, delivery.updated_at = None, utc_now()
-                session.add(delivery)
-        else:
-            session.add(
-                Delivery(
-                    id=new_id("dlv"),
-                    event_id=event.id,
-                    endpoint_id=endpoint_id,
-                    account_id=event.account_id,
-                    retry_policy=policy,
-                )
-            )
-    await session.flush()
 
 
 async def get_delivery(
