@@ -29,9 +29,9 @@ from activities.delivery import DeliveryActivities
 from activities.endpoints import EndpointActivities
 from activities.handoff import LookupHandoff
 from core import store
-from core.attempt_writer import AttemptWriter
 from core.automations import AutomationError, Automations, load_automations
 from core.config import Settings, get_settings
+from core.delivery_writer import DeliveryWriter
 from core.retry import RetryPolicies, RetryPolicyError, load_retry_policies
 from core.schema import SchemaError, require_current_schema
 from core.tracing import start_tracing
@@ -102,17 +102,18 @@ def build_worker(
     *,
     settings: Settings,
     sessions: async_sessionmaker[AsyncSession],
-    attempts_engine: Engine,
+    writer_engine: Engine,
     http: httpx.AsyncClient,
     policies: RetryPolicies,
     automations: Automations | None = None,
 ) -> Worker:
-    """``attempts_engine`` is a synchronous engine on the store's database
-    (``store.create_sync_engine``), for the attempts' writes."""
+    """``writer_engine`` is a synchronous engine on the store's database
+    (``store.create_sync_engine``), for the writes of deliveries and attempts."""
     handoff = LookupHandoff()
+    writer = DeliveryWriter(writer_engine, disable_after=settings.auto_disable_after)
     deliveries = DeliveryActivities(
         sessions=sessions,
-        attempts=AttemptWriter(attempts_engine, disable_after=settings.auto_disable_after),
+        writer=writer,
         handoff=handoff,
         http=http,
         attempt_timeout=attempt_timeout(settings),
@@ -123,6 +124,7 @@ def build_worker(
         automations=automations,
         handoff=handoff,
         sessions=sessions,
+        writer=writer,
         policies=policies,
         attempt_timeout=attempt_timeout(settings) + timedelta(seconds=15),
     )
@@ -143,6 +145,10 @@ def build_worker(
             deliveries.record_failure,
         ],
         max_concurrent_activities=settings.worker_max_concurrent_activities,
+        # A workflow task stays open while its local activities run: admitting more than
+        # the activity slots can serve leaves them queued past the task's timeout, and a
+        # timed-out task runs its activities again. Beyond this, a burst waits in Temporal.
+        max_concurrent_workflow_tasks=settings.worker_max_concurrent_workflow_tasks,
         # First attempts and lookups run as local activities.
         max_concurrent_local_activities=settings.worker_max_concurrent_activities,
         # An event waiting days to retry needs no place in memory: its state is in Temporal,
@@ -242,7 +248,7 @@ async def main() -> None:
     except SchemaError as error:
         await engine.dispose()
         sys.exit(f"worker cannot start: {error}")
-    attempts_engine = store.create_sync_engine(settings.database_url)
+    writer_engine = store.create_sync_engine(settings.database_url)
     tracing = start_tracing(settings, service_name="webhooks-worker")
 
     stop = asyncio.Event()
@@ -257,7 +263,7 @@ async def main() -> None:
                 client,
                 settings=settings,
                 sessions=store.session_factory(engine),
-                attempts_engine=attempts_engine,
+                writer_engine=writer_engine,
                 http=http,
                 policies=policies,
                 automations=automations,
@@ -268,7 +274,7 @@ async def main() -> None:
             stop,
         )
     await engine.dispose()
-    attempts_engine.dispose()
+    writer_engine.dispose()
     if metrics_server is not None:
         metrics_server.shutdown()
         metrics_server.server_close()

@@ -26,7 +26,6 @@ from temporalio.exceptions import ApplicationError, ApplicationErrorCategory
 
 from activities.handoff import LookupHandoff
 from core import metrics, store
-from core.attempt_writer import AttemptWrite, AttemptWriter, HealthChange
 from core.contracts import (
     ATTEMPT_FAILED_SIGNAL,
     AttemptReport,
@@ -37,6 +36,7 @@ from core.contracts import (
     DeliveryRetry,
     DeliveryStatus,
 )
+from core.delivery_writer import AttemptWrite, DeliveryWriter, HealthChange
 from core.destinations import DestinationPolicy, DestinationRefusedError
 from core.ids import new_id
 from core.models import Attempt, Endpoint, Event, utc_now
@@ -97,7 +97,7 @@ class DeliveryActivities:
         self,
         *,
         sessions: async_sessionmaker[AsyncSession],
-        attempts: AttemptWriter,
+        writer: DeliveryWriter,
         http: httpx.AsyncClient,
         attempt_timeout: timedelta,
         destinations: DestinationPolicy,
@@ -105,7 +105,7 @@ class DeliveryActivities:
         handoff: LookupHandoff | None = None,
     ) -> None:
         self._sessions = sessions
-        self._attempts = attempts
+        self._writer = writer
         self._handoff = handoff
         self._http = http
         self._attempt_timeout = attempt_timeout
@@ -304,7 +304,7 @@ class DeliveryActivities:
     ) -> tuple[int, HealthChange]:
         """Store the attempt and its delivery's new state; returns the attempt's number and
         what it changed about the endpoint's health."""
-        stored = await self._attempts.write(
+        stored = await self._writer.write(
             AttemptWrite(
                 attempt=attempt.model_copy(update={"outcome": outcome}),
                 status=status,

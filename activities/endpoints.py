@@ -24,6 +24,7 @@ from core.contracts import (
     SubscribersInput,
     SubscribersResult,
 )
+from core.delivery_writer import DeliveriesWrite, DeliveryWriter
 from core.models import Event
 from core.retry import RetryPolicies
 
@@ -33,12 +34,14 @@ class EndpointActivities:
         self,
         *,
         sessions: async_sessionmaker[AsyncSession],
+        writer: DeliveryWriter,
         policies: RetryPolicies,
         attempt_timeout: timedelta,
         automations: Automations | None = None,
         handoff: LookupHandoff | None = None,
     ) -> None:
         self._sessions = sessions
+        self._writer = writer
         self._handoff = handoff
         self._policies = policies
         self._attempt_timeout = attempt_timeout
@@ -49,20 +52,18 @@ class EndpointActivities:
         """The endpoints the event goes to, each with its resolved retry policy.
 
         Normally the account's enabled endpoints subscribed to the type; for a resend or a
-        test, exactly the endpoints named. Records a pending delivery per endpoint in the
-        same transaction, so the event's page lists every endpoint it is going to from the
-        moment the lookup is done.
+        test, exactly the endpoints named. Records a pending delivery per endpoint before it
+        answers, so the event's page lists every endpoint it is going to from the moment
+        the lookup is done.
         """
-        async with store.transaction(self._sessions) as session:
+        # Read without the write lock; the deliveries are then written with the worker's
+        # other writes, in one short transaction.
+        async with store.read_transaction(self._sessions) as session:
             event = await session.get(Event, request.event_id)
             if event is None:
                 raise ApplicationError(
                     f"event {request.event_id} does not exist", non_retryable=True
                 )
-            if not event.workflow_started:
-                # The API could not record the start (its store was down); this workflow
-                # is the proof that the event was accepted.
-                await store.mark_workflow_started(session, event=event)
             skipped: dict[str, str] = {}
             if request.endpoint_ids is None:
                 endpoints = await store.subscribed_endpoints(
@@ -81,27 +82,32 @@ class EndpointActivities:
                 endpoints = await store.endpoints_by_id(
                     session, account_id=request.account_id, endpoint_ids=request.endpoint_ids
                 )
-            subscribers = [
-                Subscriber(
-                    endpoint_id=endpoint.id,
-                    url=endpoint.url,
-                    retry=(
-                        RetryPolicies.single_attempt()
-                        if request.single_attempt
-                        else self._policies.resolve(
-                            endpoint_policy=endpoint.retry_policy, event_type=request.event_type
-                        )
-                    ),
-                )
-                for endpoint in endpoints
-            ]
-            await store.ensure_deliveries(
-                session,
-                event=event,
-                policies={s.endpoint_id: s.retry.policy for s in subscribers},
-                restart=request.endpoint_ids is not None,
-                skipped=skipped,
+        subscribers = [
+            Subscriber(
+                endpoint_id=endpoint.id,
+                url=endpoint.url,
+                retry=(
+                    RetryPolicies.single_attempt()
+                    if request.single_attempt
+                    else self._policies.resolve(
+                        endpoint_policy=endpoint.retry_policy, event_type=request.event_type
+                    )
+                ),
             )
+            for endpoint in endpoints
+        ]
+        await self._writer.add_deliveries(
+            DeliveriesWrite(
+                event_id=event.id,
+                account_id=event.account_id,
+                policies={s.endpoint_id: s.retry.policy for s in subscribers},
+                skipped=skipped,
+                restart=request.endpoint_ids is not None,
+                # The API could not record the start (its store was down); this workflow
+                # is the proof that the event was accepted.
+                mark_started=not event.workflow_started,
+            )
+        )
         if (
             self._handoff is not None
             and activity.info().is_local

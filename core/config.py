@@ -49,8 +49,16 @@ class Settings(BaseSettings):
     emit_rate_per_second: float = 500.0
     emit_burst: int = 1000
     worker_max_concurrent_activities: int = 200
+    worker_max_concurrent_workflow_tasks: int = Field(
+        default=20,
+        ge=2,
+        description=(
+            "Event workflow tasks in the worker at once. Each runs its lookup and first "
+            "attempts in the worker, so more only queue behind the same activity slots."
+        ),
+    )
     worker_max_cached_workflows: int = Field(
-        default=100,
+        default=50,
         ge=0,
         description="Event workflows kept in memory between their tasks; others are replayed.",
     )

@@ -1,13 +1,14 @@
-"""Storing delivery attempts, the store's hot path: the attempts that finish together are
-written in one transaction.
+"""The worker's writes on the store's hot path, in one transaction for those that come
+together: each event's pending deliveries, and every delivery attempt.
 
-Each attempt moves its delivery to a new state, adds its attempt row and notes its
-endpoint's health. Those writes run as prebuilt statements on a synchronous engine, one
-thread call per transaction, and every attempt that finishes while a transaction is being
-written joins the next one (group commit). A caller's write returns once its transaction
-has committed, so nothing is acknowledged that is not stored. On SQLite this holds the one
-write lock for the least time; on every database it spares the event loop a round trip
-per statement.
+A lookup records a pending delivery per endpoint it found. Each attempt moves its delivery
+to a new state, adds its attempt row and notes its endpoint's health. Those writes run as
+prebuilt statements on a synchronous engine, one thread call per transaction, and every
+write that comes while a transaction is being written joins the next one (group commit).
+A caller's write returns once its transaction has committed, so nothing is acknowledged
+that is not stored. On SQLite this holds the one write lock for the least time, where a
+transaction run statement by statement from a busy event loop held it for tens of
+milliseconds; on every database it spares the event loop a round trip per statement.
 """
 
 from __future__ import annotations
@@ -20,11 +21,13 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import Connection, Engine, bindparam, insert, select, update
+from sqlalchemy import Connection, Engine, Insert, bindparam, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import col
 
 from core.contracts import DeliveryStatus
-from core.models import Attempt, Delivery, Endpoint, UTCDateTime, utc_now
+from core.ids import new_id
+from core.models import Attempt, Delivery, Endpoint, Event, UTCDateTime, utc_now
 
 logger = logging.getLogger(__name__)
 
@@ -50,6 +53,23 @@ class AttemptWrite:
     next_attempt_at: datetime | None
     disable_reason: str | None = None
     """Disable the endpoint for this reason, rather than note its health."""
+
+
+@dataclass(frozen=True)
+class DeliveriesWrite:
+    """An event's deliveries, one per endpoint and each recorded once, however often its
+    lookup runs."""
+
+    event_id: str
+    account_id: str
+    policies: dict[str, str]
+    """Endpoint id -> the retry policy its delivery runs under."""
+    skipped: dict[str, str]
+    """Endpoint id -> why nothing is sent to it: recorded, so nothing is silently dropped."""
+    restart: bool = False
+    """Existing deliveries go back to pending under the given policy: a resend."""
+    mark_started: bool = False
+    """The API could not record that the event's workflow started; the lookup does."""
 
 
 @dataclass(frozen=True)
@@ -104,18 +124,56 @@ _DISABLE = (
 )
 
 
-class AttemptWriter:
+_MARK_STARTED = (
+    update(Event)
+    .where(col(Event.id) == bindparam("b_event_id"), col(Event.workflow_started).is_(False))
+    .values(workflow_started=True)
+)
+_RESTART_DELIVERY = (
+    update(Delivery)
+    .where(
+        col(Delivery.event_id) == bindparam("b_event_id"),
+        col(Delivery.endpoint_id) == bindparam("b_endpoint_id"),
+    )
+    .values(
+        status=DeliveryStatus.PENDING,
+        retry_policy=bindparam("b_policy"),
+        next_attempt_at=None,
+        updated_at=bindparam("b_now", type_=UTCDateTime),
+    )
+)
+# By dialect: an INSERT that leaves a delivery already recorded as it is.
+_ADD_DELIVERIES: dict[str, Insert] = {
+    "sqlite": sqlite.insert(Delivery).on_conflict_do_nothing(
+        index_elements=["event_id", "endpoint_id"]
+    ),
+    "postgresql": postgresql.insert(Delivery).on_conflict_do_nothing(
+        index_elements=["event_id", "endpoint_id"]
+    ),
+}
+
+
+class DeliveryWriter:
     def __init__(self, engine: Engine, *, disable_after: timedelta | None = None) -> None:
         """``engine`` is synchronous (``store.create_sync_engine``); an endpoint failing for
         ``disable_after`` without a success is disabled."""
         self._engine = engine
         self._disable_after = disable_after
-        self._queued: list[tuple[AttemptWrite, asyncio.Future[StoredAttempt | None]]] = []
+        self._queued: list[
+            tuple[AttemptWrite | DeliveriesWrite, asyncio.Future[StoredAttempt | None]]
+        ] = []
         self._writing: asyncio.Task[None] | None = None
 
     async def write(self, write: AttemptWrite) -> StoredAttempt | None:
         """Store the attempt and its delivery's new state, committed when this returns;
         None when the event has no delivery to the endpoint."""
+        return await self._queue(write)
+
+    async def add_deliveries(self, write: DeliveriesWrite) -> None:
+        """Record an event's deliveries, committed when this returns."""
+        await self._queue(write)
+
+    async def _queue(self, write: AttemptWrite | DeliveriesWrite) -> StoredAttempt | None:
         stored: asyncio.Future[StoredAttempt | None] = asyncio.get_running_loop().create_future()
         self._queued.append((write, stored))
         if self._writing is None or self._writing.done():
@@ -146,15 +204,24 @@ class AttemptWriter:
                 else:
                     stored.set_result(result)
 
-    def _in_one_transaction(self, writes: list[AttemptWrite]) -> list[StoredAttempt | None]:
+    def _in_one_transaction(
+        self, writes: list[AttemptWrite | DeliveriesWrite]
+    ) -> list[StoredAttempt | None]:
         with self._engine.begin() as connection:
-            stored = [self._apply(connection, write) for write in writes]
+            stored = [
+                self._apply(connection, write)
+                if isinstance(write, AttemptWrite)
+                else self._add(connection, write)
+                for write in writes
+            ]
             rows = [row for _, row in stored if row is not None]
             if rows:
                 connection.execute(_INSERT_ATTEMPTS, rows)
         return [result for result, _ in stored]
 
-    def _each_alone(self, writes: list[AttemptWrite]) -> list[StoredAttempt | BaseException | None]:
+    def _each_alone(
+        self, writes: list[AttemptWrite | DeliveriesWrite]
+    ) -> list[StoredAttempt | BaseException | None]:
         results: list[StoredAttempt | BaseException | None] = []
         for write in writes:
             try:
@@ -163,6 +230,30 @@ class AttemptWriter:
                 logger.warning("an attempt could not be stored", exc_info=True)
                 results.append(error)
         return results
+
+    @staticmethod
+    def _add(connection: Connection, write: DeliveriesWrite) -> tuple[None, None]:
+        now = utc_now()
+        if write.mark_started:
+            connection.execute(_MARK_STARTED, {"b_event_id": write.event_id})
+        rows = [
+            _delivery_row(write, endpoint_id, status=DeliveryStatus.SKIPPED, error=why[:1000])
+            for endpoint_id, why in write.skipped.items()
+        ] + [
+            _delivery_row(write, endpoint_id, policy=policy)
+            for endpoint_id, policy in write.policies.items()
+        ]
+        if rows:
+            connection.execute(_ADD_DELIVERIES[connection.dialect.name], rows)
+        if write.restart and write.policies:
+            connection.execute(
+                _RESTART_DELIVERY,
+                [
+                    {"b_event_id": write.event_id, "b_endpoint_id": e, "b_policy": p, "b_now": now}
+                    for e, p in write.policies.items()
+                ],
+            )
+        return None, None
 
     def _apply(
         self, connection: Connection, write: AttemptWrite
@@ -243,3 +334,22 @@ class AttemptWriter:
             _DISABLE, {"b_endpoint_id": endpoint_id, "b_reason": reason[:1000], "b_now": now}
         )
         return HealthChange.DISABLED if disabled.rowcount else HealthChange.UNCHANGED
+
+
+def _delivery_row(
+    write: DeliveriesWrite,
+    endpoint_id: str,
+    *,
+    policy: str = "",
+    status: DeliveryStatus = DeliveryStatus.PENDING,
+    error: str | None = None,
+) -> dict[str, Any]:
+    return Delivery(
+        id=new_id("dlv"),
+        event_id=write.event_id,
+        endpoint_id=endpoint_id,
+        account_id=write.account_id,
+        retry_policy=policy,
+        status=status,
+        last_error=error,
+    ).model_dump()

@@ -121,7 +121,7 @@ def sessions(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
 
 
 @pytest.fixture
-def attempts_engine(store_url: str) -> Iterator[Engine]:
+def writer_engine(store_url: str) -> Iterator[Engine]:
     engine = store.create_sync_engine(store_url)
     yield engine
     engine.dispose()
@@ -199,7 +199,7 @@ async def running_stack(
     """The API in process and a worker on the settings' task queue, as the service runs them."""
     await upgrade_schema(settings.database_url)
     engine = store.create_engine(settings.database_url)
-    attempts_engine = store.create_sync_engine(settings.database_url)
+    writer_engine = store.create_sync_engine(settings.database_url)
     sessions = store.session_factory(engine)
     app = create_app(
         settings, temporal=traced_client(temporal_env.client, api_tracing), tracing=api_tracing
@@ -210,7 +210,7 @@ async def running_stack(
             traced_client(temporal_env.client, worker_tracing),
             settings=settings,
             sessions=sessions,
-            attempts_engine=attempts_engine,
+            writer_engine=writer_engine,
             http=http,
             policies=load_retry_policies(settings.retry_policies_file),
             automations=load_automations(settings.automations_file),
@@ -222,7 +222,7 @@ async def running_stack(
             worker_tracing.instrument_http_client(http)
         yield Stack(api=api, client=temporal_env.client, settings=settings, sessions=sessions)
     await engine.dispose()
-    attempts_engine.dispose()
+    writer_engine.dispose()
 
 
 @pytest.fixture
@@ -252,21 +252,21 @@ async def served_api(temporal_env: WorkflowEnvironment, database_url: str) -> As
         assert time.monotonic() < deadline, "the API did not start"
         time.sleep(0.05)
     engine = store.create_engine(settings.database_url)
-    attempts_engine = store.create_sync_engine(settings.database_url)
+    writer_engine = store.create_sync_engine(settings.database_url)
     async with (
         delivery_client(settings) as http,
         build_worker(
             temporal_env.client,
             settings=settings,
             sessions=store.session_factory(engine),
-            attempts_engine=attempts_engine,
+            writer_engine=writer_engine,
             http=http,
             policies=load_retry_policies(settings.retry_policies_file),
         ),
     ):
         yield f"http://127.0.0.1:{port}"
     await engine.dispose()
-    attempts_engine.dispose()
+    writer_engine.dispose()
     server.should_exit = True
     thread.join(timeout=10)
     if previous is None:

@@ -93,7 +93,7 @@ async def test_api_and_worker_connect_with_mtls_an_api_key_and_the_namespace(
     settings = settings.model_copy(update={"search_attributes": False})
     await upgrade_schema(settings.database_url)
     engine = store.create_engine(settings.database_url)
-    attempts_engine = store.create_sync_engine(settings.database_url)
+    writer_engine = store.create_sync_engine(settings.database_url)
     app = create_app(settings)
 
     worker_client = await asyncio.wait_for(connect_when_reachable(settings), timeout=30)
@@ -105,7 +105,7 @@ async def test_api_and_worker_connect_with_mtls_an_api_key_and_the_namespace(
             worker_client,
             settings=settings,
             sessions=store.session_factory(engine),
-            attempts_engine=attempts_engine,
+            writer_engine=writer_engine,
             http=http,
             policies=load_retry_policies(settings.retry_policies_file),
         ),
@@ -142,7 +142,7 @@ async def test_api_and_worker_connect_with_mtls_an_api_key_and_the_namespace(
             event_workflow_id(event_id), result_type=EventWorkflowResult
         ).result()
     await engine.dispose()
-    attempts_engine.dispose()
+    writer_engine.dispose()
 
     assert delivered.headers["webhook-id"] == event_id
     assert [outcome.status for outcome in result.outcomes] == ["delivered"]

@@ -5,6 +5,11 @@ from __future__ import annotations
 import asyncio
 import uuid
 
+import httpx
+import pytest
+from sqlalchemy import Engine
+from sqlalchemy.ext.asyncio import async_sessionmaker
+from sqlmodel.ext.asyncio.session import AsyncSession
 from temporalio.api.enums.v1 import TaskQueueType
 from temporalio.api.taskqueue.v1 import TaskQueue
 from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
@@ -12,9 +17,11 @@ from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
+from core.retry import load_retry_policies
 from tests.chaos.harness import free_port, wait_until
+from tests.conftest import make_settings
 from tests.proxies import TCPProxy
-from worker import run_until_stopped
+from worker import build_worker, run_until_stopped
 from workflows.recover import RecoverWorkflow
 
 
@@ -61,3 +68,27 @@ async def test_worker_that_loses_temporal_as_it_starts_waits_and_starts_again(
         await proxy.stop()
 
     assert connections == 2
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+async def test_worker_takes_no_more_workflow_tasks_than_configured(
+    temporal_env: WorkflowEnvironment,
+    sessions: async_sessionmaker[AsyncSession],
+    writer_engine: Engine,
+    store_url: str,
+) -> None:
+    """Each workflow task runs its first attempts in the worker: a burst beyond the bound
+    waits in Temporal rather than in the worker's activity slots."""
+    settings = make_settings(store_url, worker_max_concurrent_workflow_tasks=7)
+    async with httpx.AsyncClient() as http:
+        worker = build_worker(
+            temporal_env.client,
+            settings=settings,
+            sessions=sessions,
+            writer_engine=writer_engine,
+            http=http,
+            policies=load_retry_policies(settings.retry_policies_file),
+        )
+    config = worker.config()
+    assert config.get("max_concurrent_workflow_tasks") == 7
+    assert config.get("max_cached_workflows", 0) > 7

@@ -16,8 +16,8 @@ from activities.delivery import DeliveryActivities
 from activities.endpoints import EndpointActivities
 from activities.handoff import LookupHandoff
 from core import store
-from core.attempt_writer import AttemptWriter
 from core.contracts import DeliveryInput, SubscribersInput
+from core.delivery_writer import DeliveryWriter
 from core.models import Endpoint, Event
 from core.retry import load_retry_policies
 from tests.conftest import make_settings
@@ -62,7 +62,7 @@ def _one(event_id: str, endpoint_id: str) -> tuple[Event, list[Endpoint]]:
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 async def test_a_local_first_attempt_uses_the_rows_its_lookup_read(
     sessions: async_sessionmaker[AsyncSession],
-    attempts_engine: Engine,
+    writer_engine: Engine,
     receiver: Receiver,
     store_url: str,
 ) -> None:
@@ -74,8 +74,13 @@ async def test_a_local_first_attempt_uses_the_rows_its_lookup_read(
     account_id, _ = await new_account(sessions)
     endpoint = await new_endpoint(sessions, account_id, receiver.url("/before"))
     events = [await new_event(sessions, account_id) for _ in range(2)]
+    writer = DeliveryWriter(writer_engine)
     lookups = EndpointActivities(
-        sessions=sessions, policies=policies, attempt_timeout=timedelta(seconds=5), handoff=handoff
+        sessions=sessions,
+        writer=writer,
+        policies=policies,
+        attempt_timeout=timedelta(seconds=5),
+        handoff=handoff,
     )
     local = ActivityEnvironment()
     local.info = dataclasses.replace(local.info, is_local=True)
@@ -95,7 +100,7 @@ async def test_a_local_first_attempt_uses_the_rows_its_lookup_read(
     async with httpx.AsyncClient() as http:
         deliveries = DeliveryActivities(
             sessions=sessions,
-            attempts=AttemptWriter(attempts_engine),
+            writer=writer,
             http=http,
             attempt_timeout=timedelta(seconds=5),
             destinations=settings.destination_policy(),

@@ -1,4 +1,4 @@
-"""Storing attempts, on SQLite and on PostgreSQL."""
+"""Storing deliveries and their attempts, on SQLite and on PostgreSQL."""
 
 from __future__ import annotations
 
@@ -11,8 +11,14 @@ from sqlalchemy import event as sa_event
 from sqlalchemy.exc import IntegrityError
 
 from core import store
-from core.attempt_writer import AttemptWrite, AttemptWriter, HealthChange, StoredAttempt
 from core.contracts import DeliveryStatus
+from core.delivery_writer import (
+    AttemptWrite,
+    DeliveriesWrite,
+    DeliveryWriter,
+    HealthChange,
+    StoredAttempt,
+)
 from core.ids import new_id
 from core.models import Attempt, Endpoint, Event
 from tests.rows import Sessions, new_account, new_endpoint, new_event
@@ -43,24 +49,33 @@ def _write(attempt: Attempt, *, next_attempt_at: datetime | None = None) -> Atte
     return AttemptWrite(attempt=attempt, status=status, next_attempt_at=next_attempt_at)
 
 
-async def _delivering(sessions: Sessions, *endpoint_ids: str) -> Event:
+async def _delivering(sessions: Sessions, engine: Engine, *endpoint_ids: str) -> Event:
     """An event with a pending delivery to each endpoint."""
     account_id = (await new_account(sessions))[0]
     event = await new_event(sessions, account_id)
-    async with store.transaction(sessions) as session:
-        await store.ensure_deliveries(
-            session, event=event, policies=dict.fromkeys(endpoint_ids, "fast")
+    await DeliveryWriter(engine).add_deliveries(
+        DeliveriesWrite(
+            event_id=event.id,
+            account_id=account_id,
+            policies=dict.fromkeys(endpoint_ids, "fast"),
+            skipped={},
         )
+    )
     return event
 
 
-async def _delivering_to_an_endpoint(sessions: Sessions) -> tuple[str, Endpoint, Event]:
+async def _delivering_to_an_endpoint(
+    sessions: Sessions, engine: Engine
+) -> tuple[str, Endpoint, Event]:
     """An account, its endpoint and an event with a pending delivery to it."""
     account_id, _ = await new_account(sessions)
     endpoint = await new_endpoint(sessions, account_id)
     event = await new_event(sessions, account_id)
-    async with store.transaction(sessions) as session:
-        await store.ensure_deliveries(session, event=event, policies={endpoint.id: "fast"})
+    await DeliveryWriter(engine).add_deliveries(
+        DeliveriesWrite(
+            event_id=event.id, account_id=account_id, policies={endpoint.id: "fast"}, skipped={}
+        )
+    )
     return account_id, endpoint, event
 
 
@@ -71,10 +86,10 @@ def _commits(engine: Engine) -> list[None]:
 
 
 async def test_attempts_are_numbered_per_delivery_and_settle_it(
-    sessions: Sessions, attempts_engine: Engine
+    sessions: Sessions, writer_engine: Engine
 ) -> None:
-    event = await _delivering(sessions, "ep_1", "ep_2")
-    writer = AttemptWriter(attempts_engine)
+    event = await _delivering(sessions, writer_engine, "ep_1", "ep_2")
+    writer = DeliveryWriter(writer_engine)
     retry_at = datetime(2030, 1, 1, 12, tzinfo=UTC)
 
     failed = await writer.write(
@@ -113,11 +128,11 @@ async def test_attempts_are_numbered_per_delivery_and_settle_it(
 
 
 async def test_an_attempt_without_a_delivery_stores_nothing(
-    sessions: Sessions, attempts_engine: Engine
+    sessions: Sessions, writer_engine: Engine
 ) -> None:
-    event = await _delivering(sessions)
+    event = await _delivering(sessions, writer_engine)
 
-    stored = await AttemptWriter(attempts_engine).write(
+    stored = await DeliveryWriter(writer_engine).write(
         _write(_attempt(event, "ep_none", status_code=200))
     )
 
@@ -129,10 +144,10 @@ async def test_an_attempt_without_a_delivery_stores_nothing(
 
 
 async def test_a_success_after_failures_is_a_recovery(
-    sessions: Sessions, attempts_engine: Engine
+    sessions: Sessions, writer_engine: Engine
 ) -> None:
-    account_id, endpoint, event = await _delivering_to_an_endpoint(sessions)
-    writer = AttemptWriter(attempts_engine, disable_after=timedelta(days=5))
+    account_id, endpoint, event = await _delivering_to_an_endpoint(sessions, writer_engine)
+    writer = DeliveryWriter(writer_engine, disable_after=timedelta(days=5))
     down_at = datetime(2026, 1, 1, tzinfo=UTC)
 
     changes = []
@@ -155,10 +170,10 @@ async def test_a_success_after_failures_is_a_recovery(
 
 
 async def test_an_endpoint_failing_past_the_window_is_disabled_once(
-    sessions: Sessions, attempts_engine: Engine
+    sessions: Sessions, writer_engine: Engine
 ) -> None:
-    account_id, endpoint, event = await _delivering_to_an_endpoint(sessions)
-    writer = AttemptWriter(attempts_engine, disable_after=timedelta(days=5))
+    account_id, endpoint, event = await _delivering_to_an_endpoint(sessions, writer_engine)
+    writer = DeliveryWriter(writer_engine, disable_after=timedelta(days=5))
     down_at = datetime(2026, 1, 1, tzinfo=UTC)
 
     changes = []
@@ -177,12 +192,12 @@ async def test_an_endpoint_failing_past_the_window_is_disabled_once(
 
 
 async def test_an_attempt_may_disable_its_endpoint(
-    sessions: Sessions, attempts_engine: Engine
+    sessions: Sessions, writer_engine: Engine
 ) -> None:
-    account_id, endpoint, event = await _delivering_to_an_endpoint(sessions)
+    account_id, endpoint, event = await _delivering_to_an_endpoint(sessions, writer_engine)
     attempt = _attempt(event, endpoint.id, status_code=410).model_copy(update={"outcome": "gone"})
 
-    stored = await AttemptWriter(attempts_engine).write(
+    stored = await DeliveryWriter(writer_engine).write(
         AttemptWrite(
             attempt=attempt,
             status=DeliveryStatus.FAILED,
@@ -200,12 +215,12 @@ async def test_an_attempt_may_disable_its_endpoint(
 
 
 async def test_attempts_that_finish_together_share_one_transaction(
-    sessions: Sessions, attempts_engine: Engine
+    sessions: Sessions, writer_engine: Engine
 ) -> None:
     endpoints = [f"ep_{number}" for number in range(40)]
-    event = await _delivering(sessions, *endpoints)
-    writer = AttemptWriter(attempts_engine)
-    commits = _commits(attempts_engine)
+    event = await _delivering(sessions, writer_engine, *endpoints)
+    writer = DeliveryWriter(writer_engine)
+    commits = _commits(writer_engine)
 
     stored = await asyncio.gather(
         *(writer.write(_write(_attempt(event, e, status_code=200))) for e in endpoints)
@@ -220,10 +235,10 @@ async def test_attempts_that_finish_together_share_one_transaction(
 
 
 async def test_one_attempt_that_cannot_be_stored_fails_alone(
-    sessions: Sessions, attempts_engine: Engine
+    sessions: Sessions, writer_engine: Engine
 ) -> None:
-    event = await _delivering(sessions, "ep_1", "ep_2")
-    writer = AttemptWriter(attempts_engine)
+    event = await _delivering(sessions, writer_engine, "ep_1", "ep_2")
+    writer = DeliveryWriter(writer_engine)
     first = _attempt(event, "ep_1", status_code=200)
     # The same attempt id twice: the second row cannot be inserted.
     clash = _attempt(event, "ep_2", status_code=200).model_copy(update={"id": first.id})
@@ -241,10 +256,10 @@ async def test_one_attempt_that_cannot_be_stored_fails_alone(
 
 
 async def test_an_attempt_is_stored_though_its_caller_stops_waiting(
-    sessions: Sessions, attempts_engine: Engine
+    sessions: Sessions, writer_engine: Engine
 ) -> None:
-    event = await _delivering(sessions, "ep_1")
-    writer = AttemptWriter(attempts_engine)
+    event = await _delivering(sessions, writer_engine, "ep_1")
+    writer = DeliveryWriter(writer_engine)
 
     waiting = asyncio.create_task(writer.write(_write(_attempt(event, "ep_1", status_code=200))))
     await asyncio.sleep(0)
@@ -260,3 +275,76 @@ async def test_an_attempt_is_stored_though_its_caller_stops_waiting(
                 break
             await asyncio.sleep(0.02)
     assert delivery.status == "delivered"
+
+
+async def test_deliveries_are_recorded_once_however_often_the_lookup_runs(
+    sessions: Sessions, writer_engine: Engine
+) -> None:
+    account_id, _ = await new_account(sessions)
+    async with store.transaction(sessions) as session:
+        # Its start not recorded, as when the API found the store down after starting it.
+        event = await store.create_event(
+            session, account_id=account_id, event_type="room.created", data={}, idempotency_key=None
+        )
+    assert event is not None
+    writer = DeliveryWriter(writer_engine)
+    lookup = DeliveriesWrite(
+        event_id=event.id,
+        account_id=account_id,
+        policies={"ep_1": "fast", "ep_2": "slow"},
+        skipped={"ep_off": "the endpoint was disabled: paused"},
+        mark_started=True,
+    )
+
+    await writer.add_deliveries(lookup)
+    first = await writer.write(_write(_attempt(event, "ep_1", status_code=500)))
+    # The lookup again, as a retried workflow task runs it: nothing recorded is undone.
+    await asyncio.gather(writer.add_deliveries(lookup), writer.add_deliveries(lookup))
+
+    async with store.read_transaction(sessions) as session:
+        deliveries = (await store.deliveries_of(session, event_ids=[event.id]))[event.id]
+        shown = await store.get_event(session, account_id=account_id, event_id=event.id)
+    by_endpoint = {
+        d.endpoint_id: (d.status, d.retry_policy, d.attempts, d.last_error) for d in deliveries
+    }
+    assert first is not None and first.number == 1
+    assert by_endpoint == {
+        "ep_1": ("delivering", "fast", 1, None),
+        "ep_2": ("pending", "slow", 0, None),
+        "ep_off": ("skipped", "", 0, "the endpoint was disabled: paused"),
+    }
+    assert shown is not None and shown.workflow_started
+
+
+async def test_a_resend_puts_its_deliveries_back_to_pending(
+    sessions: Sessions, writer_engine: Engine
+) -> None:
+    event = await _delivering(sessions, writer_engine, "ep_1", "ep_2")
+    writer = DeliveryWriter(writer_engine)
+    await writer.write(_write(_attempt(event, "ep_1", status_code=200)))
+    await writer.write(
+        _write(_attempt(event, "ep_2", status_code=500), next_attempt_at=datetime.now(UTC))
+    )
+
+    await writer.add_deliveries(
+        DeliveriesWrite(
+            event_id=event.id,
+            account_id=event.account_id,
+            policies={"ep_1": "slow", "ep_3": "fast"},
+            skipped={},
+            restart=True,
+        )
+    )
+
+    async with store.read_transaction(sessions) as session:
+        deliveries = (await store.deliveries_of(session, event_ids=[event.id]))[event.id]
+    by_endpoint = {
+        d.endpoint_id: (d.status, d.retry_policy, d.attempts, d.next_attempt_at is None)
+        for d in deliveries
+    }
+    # Attempts keep counting on: a resend's attempts continue the delivery's numbering.
+    assert by_endpoint == {
+        "ep_1": ("pending", "slow", 1, True),
+        "ep_2": ("delivering", "fast", 1, False),
+        "ep_3": ("pending", "fast", 0, True),
+    }

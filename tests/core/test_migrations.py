@@ -19,8 +19,8 @@ from sqlalchemy import inspect, text
 from sqlalchemy.engine import Connection
 
 from core import store
-from core.attempt_writer import AttemptWrite, AttemptWriter, HealthChange, StoredAttempt
 from core.contracts import DeliveryStatus
+from core.delivery_writer import AttemptWrite, DeliveryWriter, HealthChange, StoredAttempt
 from core.models import Attempt
 from core.schema import (
     STORE_METADATA,
@@ -178,7 +178,7 @@ async def test_rows_of_the_first_schema_survive_the_upgrade_and_serve_the_store(
     )
     assert [tuple(row) for row in added] == [(None, None, None)]
     engine = store.create_engine(database_url)
-    attempts_engine = store.create_sync_engine(database_url)
+    writer_engine = store.create_sync_engine(database_url)
     sessions = store.session_factory(engine)
     try:
         async with store.transaction(sessions) as session:
@@ -212,7 +212,7 @@ async def test_rows_of_the_first_schema_survive_the_upgrade_and_serve_the_store(
             started_at=datetime.now(UTC),
             duration_ms=3.0,
         )
-        writer = AttemptWriter(attempts_engine, disable_after=timedelta(days=5))
+        writer = DeliveryWriter(writer_engine, disable_after=timedelta(days=5))
         stored = await writer.write(
             AttemptWrite(attempt=failed, status=DeliveryStatus.DELIVERING, next_attempt_at=None)
         )
@@ -223,7 +223,7 @@ async def test_rows_of_the_first_schema_survive_the_upgrade_and_serve_the_store(
             assert endpoint.signing_secrets(datetime.now(UTC)) == [rotated.secret, "whsec_first"]
     finally:
         await engine.dispose()
-        attempts_engine.dispose()
+        writer_engine.dispose()
 
 
 async def test_downgrade_keeps_rows_and_reaches_an_empty_store(database_url: str) -> None:

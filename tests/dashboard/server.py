@@ -60,7 +60,7 @@ async def running_dashboard(temporal: Client, database_url: str) -> AsyncIterato
     settings = make_settings(database_url)
     await upgrade_schema(settings.database_url)
     engine = store.create_engine(settings.database_url)
-    attempts_engine = store.create_sync_engine(settings.database_url)
+    writer_engine = store.create_sync_engine(settings.database_url)
     sessions = store.session_factory(engine)
     app = create_app(settings, temporal=temporal)
     server = uvicorn.Server(
@@ -73,7 +73,7 @@ async def running_dashboard(temporal: Client, database_url: str) -> AsyncIterato
                 temporal,
                 settings=settings,
                 sessions=sessions,
-                attempts_engine=attempts_engine,
+                writer_engine=writer_engine,
                 http=http,
                 policies=load_retry_policies(settings.retry_policies_file),
             ),
@@ -84,4 +84,4 @@ async def running_dashboard(temporal: Client, database_url: str) -> AsyncIterato
             yield Dashboard(url=url, stack=stack)
     finally:
         await engine.dispose()
-        attempts_engine.dispose()
+        writer_engine.dispose()

@@ -30,7 +30,7 @@ async def _until_delivering(api: httpx.AsyncClient, auth: dict[str, str], event_
 
 
 async def test_delivery_in_backoff_is_finished_by_a_new_worker(
-    temporal_env: WorkflowEnvironment, store_url: str, attempts_engine: Engine, receiver: Receiver
+    temporal_env: WorkflowEnvironment, store_url: str, writer_engine: Engine, receiver: Receiver
 ) -> None:
     settings = make_settings(store_url)
     engine = store.create_engine(settings.database_url)
@@ -56,7 +56,7 @@ async def test_delivery_in_backoff_is_finished_by_a_new_worker(
                 temporal_env.client,
                 settings=settings,
                 sessions=sessions,
-                attempts_engine=attempts_engine,
+                writer_engine=writer_engine,
                 http=http,
                 policies=policies,
             )

@@ -20,7 +20,6 @@ from temporalio.worker import Worker
 from activities.delivery import DeliveryActivities
 from activities.endpoints import EndpointActivities
 from core import store
-from core.attempt_writer import AttemptWriter
 from core.config import PROJECT_ROOT, Settings
 from core.contracts import (
     DeliveryInput,
@@ -29,6 +28,7 @@ from core.contracts import (
     EventWorkflowResult,
     event_workflow_id,
 )
+from core.delivery_writer import DeliveryWriter
 from core.models import Attempt, Delivery, Endpoint
 from core.retry import RetryPolicies, load_retry_policies
 from tests.conftest import make_settings, venv_binary
@@ -62,10 +62,11 @@ async def clocked_worker(
     The receiver only sees wall-clock time, which the test server does not move.
     """
     clock: list[datetime] = []
-    attempts_engine = store.create_sync_engine(settings.database_url)
+    writer_engine = store.create_sync_engine(settings.database_url)
+    writer = DeliveryWriter(writer_engine, disable_after=settings.auto_disable_after)
     deliveries = DeliveryActivities(
         sessions=sessions,
-        attempts=AttemptWriter(attempts_engine, disable_after=settings.auto_disable_after),
+        writer=writer,
         http=http,
         attempt_timeout=attempt_timeout(settings),
         destinations=settings.destination_policy(),
@@ -77,7 +78,7 @@ async def clocked_worker(
         return await deliveries.deliver(request)
 
     endpoints = EndpointActivities(
-        sessions=sessions, policies=policies, attempt_timeout=timedelta(minutes=1)
+        sessions=sessions, writer=writer, policies=policies, attempt_timeout=timedelta(minutes=1)
     )
     try:
         async with Worker(
@@ -88,7 +89,7 @@ async def clocked_worker(
         ):
             yield clock
     finally:
-        attempts_engine.dispose()
+        writer_engine.dispose()
 
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
