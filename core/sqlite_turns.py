@@ -18,10 +18,11 @@ from __future__ import annotations
 import asyncio
 import fcntl
 import os
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeoutError
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Engine
 from sqlalchemy import event as sa_event
@@ -34,6 +35,8 @@ _HANDLE = "webhooks_writer_turn"
 _HOLDS = "webhooks_writer_turn_held"
 # Threads that wait in the kernel for a turn; more than a pool's connections never wait.
 _WAITING_THREADS = 32
+
+T = TypeVar("T")
 
 
 class WriterTurns:
@@ -77,6 +80,22 @@ class WriterTurns:
             if info.get(_HOLDS) or _HANDLE not in info:
                 return
             info[_HOLDS] = self._take(info, asynchronous=asynchronous)
+
+    def outside_transactions(
+        self, record: ConnectionPoolEntry, work: Callable[[], T], *, asynchronous: bool
+    ) -> T:
+        """Run ``work`` on a connection just opened, in a turn of its own.
+
+        For the switch to WAL, which SQLite makes outside any transaction and without its
+        busy wait: two connections switching a new file at once fail with "database is
+        locked" however long their timeout.
+        """
+        held = self._take(record.info, asynchronous=asynchronous)
+        try:
+            return work()
+        finally:
+            if held:
+                fcntl.flock(record.info[_HANDLE], fcntl.LOCK_UN)
 
     def _new_handle(self) -> int:
         return os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)

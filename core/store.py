@@ -84,21 +84,29 @@ def _make_parent_folder(sqlite_url: str) -> None:
 
 def _configure_sqlite(engine: Engine, *, asynchronous: bool) -> None:
     database = engine.url.database
+    turns = None
     if database and database != ":memory:":
         # Before the listener below that begins transactions: a writer waits for its turn,
         # then finds SQLite's lock free.
-        WriterTurns(Path(database), timeout=_SQLITE_BUSY_SECONDS).attach(
-            engine, asynchronous=asynchronous
-        )
+        turns = WriterTurns(Path(database), timeout=_SQLITE_BUSY_SECONDS)
+        turns.attach(engine, asynchronous=asynchronous)
 
     @sa_event.listens_for(engine, "connect")
-    def _configure(dbapi_connection: Any, _record: ConnectionPoolEntry) -> None:
+    def _configure(dbapi_connection: Any, record: ConnectionPoolEntry) -> None:
         # The API and the worker write from separate processes: WAL lets readers run beside
         # the writer, and transactions that may write are begun below as IMMEDIATE so that
         # a writer waits for the lock instead of failing when it upgrades from a read.
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA journal_mode")
+        (journal_mode,) = cursor.fetchone()
+        if journal_mode != "wal" and turns is not None:
+            # A new file: WAL, once set, stays with it.
+            turns.outside_transactions(
+                record,
+                lambda: cursor.execute("PRAGMA journal_mode=WAL"),
+                asynchronous=asynchronous,
+            )
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute(f"PRAGMA busy_timeout={_SQLITE_BUSY_SECONDS * 1000}")
         cursor.execute("PRAGMA foreign_keys=ON")

@@ -116,6 +116,8 @@ async def test_an_endpoint_added_here_receives_an_event_whose_delivery_and_attem
     await form.get_by_label("Retry policy").select_option(label="once")
     await form.get_by_label("Description (optional)").fill("Class calendar sync")
     await form.get_by_role("button", name="Add endpoint").click()
+    # The page lists the endpoint once the API has answered the form's request.
+    await expect(page.locator("li.endpoint")).to_have_count(1)
 
     (created,) = await endpoints(dashboard, key)
     assert created["url"] == receiver.url("/hook")
