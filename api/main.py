@@ -14,6 +14,7 @@ from api.limits import BodySizeLimit
 from api.routes import accounts, dashboard, endpoints, event_types, events, health, metrics
 from api.startup import PlainStartupRefusal
 from core import store
+from core.catalog import prepare_validators
 from core.config import Settings, get_settings
 from core.retry import load_retry_policies
 from core.schema import SchemaError, require_current_schema
@@ -35,6 +36,7 @@ def create_app(
         logging.basicConfig(level=resolved.log_level)
         app.state.settings = resolved
         app.state.policies = load_retry_policies(resolved.retry_policies_file)
+        prepare_validators()
         engine = store.create_engine(resolved.database_url)
         try:
             await require_current_schema(engine)

@@ -5,9 +5,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from functools import cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from jsonschema import Draft202012Validator, FormatChecker
+if TYPE_CHECKING:
+    from jsonschema import Draft202012Validator
 
 JsonSchema = dict[str, Any]
 
@@ -275,8 +276,18 @@ _MISSING_PROPERTY = re.compile(r"^'(.+)' is a required property$")
 
 @cache
 def _validator(name: str) -> Draft202012Validator:
+    # Imported on first use: jsonschema and its format checkers cost a process about 8 MiB,
+    # and the worker validates only the rare operational event.
+    from jsonschema import Draft202012Validator, FormatChecker
+
     schema = (_BY_NAME.get(name) or _OPERATIONAL_BY_NAME[name]).schema
     return Draft202012Validator(schema, format_checker=FormatChecker())
+
+
+def prepare_validators() -> None:
+    """Build every type's validator now, so that the API's first emit does not wait for it."""
+    for name in _BY_NAME.keys() | _OPERATIONAL_BY_NAME.keys():
+        _validator(name)
 
 
 def validate_data(event_type: str, data: Any) -> list[DataError]:

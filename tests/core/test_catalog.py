@@ -3,6 +3,7 @@ from __future__ import annotations
 import pytest
 
 from core.catalog import EVENT_TYPE_NAMES, EVENT_TYPES, EventType, validate_data
+from tests.fresh_python import output_of
 
 
 def test_catalog_has_the_seven_classroom_event_types() -> None:
@@ -55,3 +56,15 @@ def test_unknown_fields_are_refused() -> None:
     (problem,) = validate_data(EVENT_TYPES[0].name, data)
 
     assert problem.kind == "additionalProperties" and "colour" in problem.message
+
+
+def test_the_worker_imports_jsonschema_only_once_it_validates() -> None:
+    loaded = (
+        "import sys, worker\n"
+        "before = 'jsonschema' in sys.modules\n"
+        "from core.catalog import validate_data\n"
+        "problems = validate_data('room.created', {})\n"
+        "print(before, 'jsonschema' in sys.modules, bool(problems))"
+    )
+
+    assert output_of(loaded).split() == ["False", "True", "True"]

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import uuid
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -24,6 +21,7 @@ from core.tracing import EVENT_ID_ATTRIBUTE, start_tracing
 from tests.chaos.harness import Service, Tenant
 from tests.conftest import make_settings, running_stack
 from tests.events import example
+from tests.fresh_python import output_of
 from tests.receiver import Answer, Receiver
 
 
@@ -47,17 +45,7 @@ def test_the_worker_and_the_api_import_no_tracing_sdk_until_tracing_is_on() -> N
         "'opentelemetry.sdk', 'temporalio.contrib.opentelemetry'))}))"
     )
 
-    result = subprocess.run(
-        [sys.executable, "-c", loaded],
-        cwd=Path(__file__).resolve().parents[2],
-        env=os.environ | {"PYTHONPATH": "."},
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == "[]"
+    assert output_of(loaded).strip() == "[]"
 
 
 def test_no_endpoint_means_no_provider_and_no_interceptors(
