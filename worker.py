@@ -108,7 +108,8 @@ def build_worker(
     automations: Automations | None = None,
 ) -> Worker:
     """``writer_engine`` is a synchronous engine on the store's database
-    (``store.create_sync_engine``), for the writes of deliveries and attempts."""
+    (``store.create_sync_engine``), for the writes of deliveries and attempts and for the
+    lookups' reads."""
     handoff = LookupHandoff()
     writer = DeliveryWriter(writer_engine, disable_after=settings.auto_disable_after)
     deliveries = DeliveryActivities(
@@ -124,6 +125,7 @@ def build_worker(
         automations=automations,
         handoff=handoff,
         sessions=sessions,
+        reads=store.reads_only(writer_engine),
         writer=writer,
         policies=policies,
         attempt_timeout=attempt_timeout(settings) + timedelta(seconds=15),
@@ -248,7 +250,8 @@ async def main() -> None:
     except SchemaError as error:
         await engine.dispose()
         sys.exit(f"worker cannot start: {error}")
-    writer_engine = store.create_sync_engine(settings.database_url)
+    # One connection for the writer's transactions, one (and an overflow) for lookups.
+    writer_engine = store.create_sync_engine(settings.database_url, pool_size=2)
     tracing = start_tracing(settings, service_name="webhooks-worker")
 
     stop = asyncio.Event()

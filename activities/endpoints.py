@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
+from dataclasses import dataclass, field
 from datetime import timedelta
 
+from sqlalchemy import Engine
 from sqlalchemy.ext.asyncio import async_sessionmaker
+from sqlmodel import Session
 from sqlmodel.ext.asyncio.session import AsyncSession
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
@@ -25,8 +29,16 @@ from core.contracts import (
     SubscribersResult,
 )
 from core.delivery_writer import DeliveriesWrite, DeliveryWriter
-from core.models import Event
+from core.models import Endpoint, Event
 from core.retry import RetryPolicies
+
+
+@dataclass(frozen=True)
+class _Found:
+    event: Event | None
+    endpoints: list[Endpoint] = field(default_factory=list)
+    skipped: dict[str, str] = field(default_factory=dict)
+    """Endpoint id -> why the event is not sent there."""
 
 
 class EndpointActivities:
@@ -34,6 +46,7 @@ class EndpointActivities:
         self,
         *,
         sessions: async_sessionmaker[AsyncSession],
+        reads: Engine,
         writer: DeliveryWriter,
         policies: RetryPolicies,
         attempt_timeout: timedelta,
@@ -41,6 +54,7 @@ class EndpointActivities:
         handoff: LookupHandoff | None = None,
     ) -> None:
         self._sessions = sessions
+        self._reads = reads
         self._writer = writer
         self._handoff = handoff
         self._policies = policies
@@ -56,32 +70,13 @@ class EndpointActivities:
         answers, so the event's page lists every endpoint it is going to from the moment
         the lookup is done.
         """
-        # Read without the write lock; the deliveries are then written with the worker's
-        # other writes, in one short transaction.
-        async with store.read_transaction(self._sessions) as session:
-            event = await session.get(Event, request.event_id)
-            if event is None:
-                raise ApplicationError(
-                    f"event {request.event_id} does not exist", non_retryable=True
-                )
-            skipped: dict[str, str] = {}
-            if request.endpoint_ids is None:
-                endpoints = await store.subscribed_endpoints(
-                    session,
-                    account_id=request.account_id,
-                    event_type=request.event_type,
-                    include_disabled=True,
-                )
-                skipped = {
-                    e.id: f"the endpoint was disabled: {e.disabled_reason}"
-                    for e in endpoints
-                    if e.disabled_at is not None
-                }
-                endpoints = [e for e in endpoints if e.disabled_at is None]
-            else:
-                endpoints = await store.endpoints_by_id(
-                    session, account_id=request.account_id, endpoint_ids=request.endpoint_ids
-                )
+        # Read on a thread, in one call: on a busy event loop, a read made statement by
+        # statement waits for the loop between statements. The deliveries are then written
+        # with the worker's other writes, in one short transaction.
+        found = await asyncio.to_thread(self._read_subscribers, request)
+        event, endpoints = found.event, found.endpoints
+        if event is None:
+            raise ApplicationError(f"event {request.event_id} does not exist", non_retryable=True)
         subscribers = [
             Subscriber(
                 endpoint_id=endpoint.id,
@@ -101,7 +96,7 @@ class EndpointActivities:
                 event_id=event.id,
                 account_id=event.account_id,
                 policies={s.endpoint_id: s.retry.policy for s in subscribers},
-                skipped=skipped,
+                skipped=found.skipped,
                 restart=request.endpoint_ids is not None,
                 # The API could not record the start (its store was down); this workflow
                 # is the proof that the event was accepted.
@@ -119,6 +114,31 @@ class EndpointActivities:
             subscribers=subscribers,
             attempt_timeout_seconds=self._attempt_timeout.total_seconds(),
             automations=self._automations.for_event_type(request.event_type),
+        )
+
+    def _read_subscribers(self, request: SubscribersInput) -> _Found:
+        """The event and the endpoints it goes to, as the lookup's one read."""
+        with Session(self._reads, expire_on_commit=False) as session, session.begin():
+            event = session.get(Event, request.event_id)
+            if event is None:
+                return _Found(event=None)
+            if request.endpoint_ids is not None:
+                named = store.endpoints_by_id_query(
+                    account_id=request.account_id, endpoint_ids=request.endpoint_ids
+                )
+                return _Found(event, list(session.exec(named).all()))
+            everyone = store.account_endpoints_query(
+                account_id=request.account_id, include_disabled=True
+            )
+            subscribed = store.subscribers_among(session.exec(everyone).all(), request.event_type)
+        return _Found(
+            event,
+            endpoints=[e for e in subscribed if e.disabled_at is None],
+            skipped={
+                e.id: f"the endpoint was disabled: {e.disabled_reason}"
+                for e in subscribed
+                if e.disabled_at is not None
+            },
         )
 
     @activity.defn

@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async
 from sqlalchemy.pool import ConnectionPoolEntry
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
+from sqlmodel.sql.expression import SelectOfScalar
 
 from core.contracts import DeliveryStatus
 from core.ids import new_id
@@ -62,18 +63,23 @@ def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
     return engine
 
 
-def create_sync_engine(url: str) -> Engine:
+def create_sync_engine(url: str, *, pool_size: int = 1) -> Engine:
     """A synchronous engine on the same database, for work that runs whole transactions on
     a thread; one connection is enough for a caller that runs one at a time."""
     url = async_database_url(url).replace("sqlite+aiosqlite://", "sqlite://", 1)
     if not url.startswith("sqlite"):
-        return create_sync(url, pool_size=1, max_overflow=1, pool_pre_ping=True)
+        return create_sync(url, pool_size=pool_size, max_overflow=1, pool_pre_ping=True)
     _make_parent_folder(url)
     engine = create_sync(
-        url, pool_size=1, max_overflow=1, connect_args={"timeout": _SQLITE_BUSY_SECONDS}
+        url, pool_size=pool_size, max_overflow=1, connect_args={"timeout": _SQLITE_BUSY_SECONDS}
     )
     _configure_sqlite(engine, asynchronous=False)
     return engine
+
+
+def reads_only(engine: Engine) -> Engine:
+    """``engine``'s pool, for transactions that only read: on SQLite they take no lock."""
+    return engine.execution_options(**{READS_ONLY: True})
 
 
 def _make_parent_folder(sqlite_url: str) -> None:
@@ -256,11 +262,11 @@ async def delete_endpoint(session: AsyncSession, *, endpoint: Endpoint) -> None:
     await session.flush()
 
 
-async def endpoints_by_id(
-    session: AsyncSession, *, account_id: str, endpoint_ids: Sequence[str]
-) -> list[Endpoint]:
+def endpoints_by_id_query(
+    *, account_id: str, endpoint_ids: Sequence[str]
+) -> SelectOfScalar[Endpoint]:
     """The account's enabled endpoints among ``endpoint_ids``, oldest first."""
-    statement = (
+    return (
         select(Endpoint)
         .where(
             Endpoint.account_id == account_id,
@@ -269,7 +275,14 @@ async def endpoints_by_id(
         )
         .order_by(col(Endpoint.id))
     )
-    return list((await session.exec(statement)).all())
+
+
+async def endpoints_by_id(
+    session: AsyncSession, *, account_id: str, endpoint_ids: Sequence[str]
+) -> list[Endpoint]:
+    """The account's enabled endpoints among ``endpoint_ids``, oldest first."""
+    query = endpoints_by_id_query(account_id=account_id, endpoint_ids=endpoint_ids)
+    return list((await session.exec(query)).all())
 
 
 async def attempt_stats(
@@ -290,17 +303,28 @@ async def attempt_stats(
     return stats
 
 
+def account_endpoints_query(
+    *, account_id: str, include_disabled: bool = False
+) -> SelectOfScalar[Endpoint]:
+    """The account's endpoints, oldest first, for ``subscribers_among`` to pick from:
+    subscriptions are matched here, not in SQL."""
+    query = select(Endpoint).where(Endpoint.account_id == account_id)
+    if not include_disabled:
+        query = query.where(col(Endpoint.disabled_at).is_(None))
+    return query.order_by(col(Endpoint.id))
+
+
+def subscribers_among(endpoints: Sequence[Endpoint], event_type: str) -> list[Endpoint]:
+    return [endpoint for endpoint in endpoints if endpoint.subscribes_to(event_type)]
+
+
 async def subscribed_endpoints(
     session: AsyncSession, *, account_id: str, event_type: str, include_disabled: bool = False
 ) -> list[Endpoint]:
     """The account's endpoints that receive ``event_type``, oldest first; enabled ones only
     unless ``include_disabled``."""
-    statement = select(Endpoint).where(Endpoint.account_id == account_id)
-    if not include_disabled:
-        statement = statement.where(col(Endpoint.disabled_at).is_(None))
-    statement = statement.order_by(col(Endpoint.id))
-    endpoints = (await session.exec(statement)).all()
-    return [endpoint for endpoint in endpoints if endpoint.subscribes_to(event_type)]
+    query = account_endpoints_query(account_id=account_id, include_disabled=include_disabled)
+    return subscribers_among((await session.exec(query)).all(), event_type)
 
 
 # ---------------------------------------------------------------- events

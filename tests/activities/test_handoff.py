@@ -77,6 +77,7 @@ async def test_a_local_first_attempt_uses_the_rows_its_lookup_read(
     writer = DeliveryWriter(writer_engine)
     lookups = EndpointActivities(
         sessions=sessions,
+        reads=store.reads_only(writer_engine),
         writer=writer,
         policies=policies,
         attempt_timeout=timedelta(seconds=5),

@@ -78,7 +78,11 @@ async def clocked_worker(
         return await deliveries.deliver(request)
 
     endpoints = EndpointActivities(
-        sessions=sessions, writer=writer, policies=policies, attempt_timeout=timedelta(minutes=1)
+        sessions=sessions,
+        reads=store.reads_only(writer_engine),
+        writer=writer,
+        policies=policies,
+        attempt_timeout=timedelta(minutes=1),
     )
     try:
         async with Worker(
