@@ -256,23 +256,15 @@ class EventWorkflow:
         started = workflow.now()
         attempts_before = 0
         if local_first:
-            try:
-                return await workflow.execute_local_activity_method(
-                    DeliveryActivities.deliver,
-                    dataclasses.replace(request, scheduled_at=started),
-                    start_to_close_timeout=attempt_timeout,
-                    retry_policy=_ONE_ATTEMPT,
-                    summary=summary,
-                )
-            except (ApplicationError, TimeoutError) as failure:
-                wait = retries_after_local_attempt(retry, failure)
-                if wait is None or _past_deadline(retry, started, wait):
-                    raise
-                self._note_failed_first_attempt(subscriber, failure, wait)
-                self._publish_endpoint_ids()
-                await workflow.sleep(wait, summary=f"retry {subscriber.url}")
-                attempts_before = 1
-                request = dataclasses.replace(request, attempts_before=attempts_before)
+            first = await self._local_first_attempt(request, subscriber, attempt_timeout, started)
+            if isinstance(first, DeliveryResult):
+                return first
+            self._publish_endpoint_ids()
+            # Out of the failure's handler, so the wait, however long, does not keep the
+            # failure and its traceback alive in a cached workflow.
+            await workflow.sleep(first, summary=f"retry {subscriber.url}")
+            attempts_before = 1
+            request = dataclasses.replace(request, attempts_before=attempts_before)
         deadline = None
         if retry.deadline_seconds:
             deadline = timedelta(seconds=retry.deadline_seconds) - (workflow.now() - started)
@@ -284,6 +276,30 @@ class EventWorkflow:
             retry_policy=delivery_retry_policy(retry, attempts_before=attempts_before),
             summary=summary,
         )
+
+    async def _local_first_attempt(
+        self,
+        request: DeliveryInput,
+        subscriber: Subscriber,
+        attempt_timeout: timedelta,
+        started: datetime,
+    ) -> DeliveryResult | timedelta:
+        """The first attempt as a local activity: its result, or the wait before the
+        second attempt when it failed and the delivery goes on."""
+        try:
+            return await workflow.execute_local_activity_method(
+                DeliveryActivities.deliver,
+                dataclasses.replace(request, scheduled_at=started),
+                start_to_close_timeout=attempt_timeout,
+                retry_policy=_ONE_ATTEMPT,
+                summary=f"deliver to {subscriber.url}",
+            )
+        except (ApplicationError, TimeoutError) as failure:
+            wait = retries_after_local_attempt(request.retry, failure)
+            if wait is None or _past_deadline(request.retry, started, wait):
+                raise
+            self._note_failed_first_attempt(subscriber, failure, wait)
+            return wait
 
     def _note_failed_first_attempt(
         self, subscriber: Subscriber, failure: AttemptFailure, wait: timedelta

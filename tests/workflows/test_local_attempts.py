@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
+import gc
 import json
 from typing import Any
 
+import pytest
 from temporalio.api.enums.v1 import EventType
 from temporalio.api.history.v1 import HistoryEvent
 from temporalio.client import WorkflowHistory
+from temporalio.exceptions import ApplicationError
 
 from core.contracts import event_workflow_id
 from tests.conftest import Stack
@@ -105,3 +109,32 @@ async def test_first_attempt_that_exhausts_a_single_attempt_policy_is_settled_fa
     assert len(receiver.received("/down")) == 1
     shown = (await stack.api.get(f"/v1/events/{event['id']}", headers=auth)).json()
     assert shown["deliveries"][0]["status"] == "failed"
+
+
+async def test_a_delivery_waiting_to_retry_keeps_no_failure_alive_in_the_worker(
+    stack: Stack, receiver: Receiver
+) -> None:
+    """A worker caches waiting workflows: whatever each waiting delivery holds is held as
+    many times as deliveries wait."""
+    auth = await stack.account()
+    receiver.script("/later", Answer(503, headers={"Retry-After": "60"}))
+    url = receiver.url("/later")
+    await stack.endpoint(auth, url)
+    event = await stack.emit(auth, "room.created", example("room.created"))
+    handle = stack.client.get_workflow_handle(event["workflow_id"])
+    for _ in range(100):
+        if _of_type(await handle.fetch_history(), EventType.EVENT_TYPE_TIMER_STARTED):
+            break
+        await asyncio.sleep(0.05)
+    else:
+        pytest.fail("the delivery never started waiting for its retry")
+
+    gc.collect()
+    alive = [
+        found
+        for found in gc.get_objects()
+        if isinstance(found, ApplicationError) and url in str(found)
+    ]
+    await handle.terminate("the test is over")
+
+    assert alive == []
