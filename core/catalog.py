@@ -276,8 +276,8 @@ _MISSING_PROPERTY = re.compile(r"^'(.+)' is a required property$")
 
 @cache
 def _validator(name: str) -> Draft202012Validator:
-    # Imported on first use: jsonschema and its format checkers cost a process about 8 MiB,
-    # and the worker validates only the rare operational event.
+    # Imported on first use: jsonschema and its format checkers add about 2 MiB to the
+    # worker, which validates only the rare operational event.
     from jsonschema import Draft202012Validator, FormatChecker
 
     schema = (_BY_NAME.get(name) or _OPERATIONAL_BY_NAME[name]).schema
