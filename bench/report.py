@@ -6,6 +6,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
+from bench.timeline import SPANS
 from core.config import PROJECT_ROOT
 
 ROLES = ("temporal", "worker", "api", "receiver", "driver")
@@ -140,6 +141,48 @@ def _workload_section(workloads: list[dict[str, Any]]) -> list[str]:
         "refused",
     ]
     return ["## Every workload", "", *_table(header, rows), ""]
+
+
+def _timeline_section(workloads: list[dict[str, Any]]) -> list[str]:
+    explained = [w for w in workloads if w.get("timeline_ms")]
+    if not explained:
+        return []
+    rows = [
+        [
+            w["system"],
+            str(w["fanout"]),
+            w["mode"],
+            _number(w["timeline_ms"]["events"]),
+            *(_number(w["timeline_ms"][span]["p50"]) for span in SPANS),
+            _number(w["e2e_ms"]["p50"]),
+        ]
+        for w in explained
+    ]
+    header = [
+        "system",
+        "K",
+        "mode",
+        "events",
+        "emit to workflow start",
+        "to first workflow task",
+        "to first receipt",
+        "first workflow task",
+        "e2e p50 (all deliveries)",
+    ]
+    return [
+        "## Where an event's time goes (p50 ms)",
+        "",
+        "From the workflow histories of up to 100 events of each workload, on the clock the "
+        "driver, Temporal and the receiver share: the emit's start until Temporal records "
+        "the workflow's start (the API's work and its start call), until a worker takes the "
+        "first workflow task (Temporal's dispatch; in a burst, the wait for a free workflow "
+        "task slot), until the receiver has the event's first delivery (the worker's lookup "
+        "and first attempt); and the first workflow task's whole length, until its last "
+        "first attempt is stored.",
+        "",
+        *_table(header, rows),
+        "",
+    ]
 
 
 def _resources_section(workloads: list[dict[str, Any]]) -> list[str]:
@@ -301,6 +344,7 @@ def render_markdown(results: dict[str, Any], *, chart: str | None = "benchmarks.
     if chart:
         lines += [f"![Throughput by fan-out and latency distribution]({chart})", ""]
     lines += _workload_section(results["workloads"])
+    lines += _timeline_section(results["workloads"])
     lines += _resources_section(results["workloads"])
     lines += _retry_section(results.get("retry_precision"))
     lines += _backlog_section(results.get("backlog"))

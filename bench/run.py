@@ -18,6 +18,7 @@ from temporalio.client import Client
 from bench import driver
 from bench.backlog import measure_backlog
 from bench.baselines import FloorProgress, ceiling_sender, floor_sender
+from bench.driver import Emission
 from bench.machine import machine, versions
 from bench.monitor import Monitor
 from bench.pipeline import PipelineApi, Tenant
@@ -27,6 +28,7 @@ from bench.receiver_control import ReceiverControl
 from bench.retry_precision import measure_retry_precision
 from bench.stack import Stack, start_floor, start_pipeline, stop_stack
 from bench.stats import burst_ratios
+from bench.timeline import timeline
 from bench.workloads import MAX_IN_FLIGHT, ReceiverProgress, Workload, measure
 from core.config import Settings
 from worker import delivery_client
@@ -173,6 +175,13 @@ async def _pipeline_workloads(
 ) -> dict[int, float]:
     """Each fan-out's burst, then paced runs at shares of it; returns the burst event rates."""
     rates: dict[int, float] = {}
+    temporal = await Client.connect(pipeline.temporal.address)
+
+    async def explain(
+        emissions: list[Emission], receipts: dict[str, list[float]]
+    ) -> dict[str, Any]:
+        return await timeline(temporal, emissions, receipts)
+
     for fanout, tenant in tenants.items():
         send = api.emitter(tenant)
         progress = ReceiverProgress(receiver, tenant.paths)
@@ -203,6 +212,7 @@ async def _pipeline_workloads(
             monitor=monitor,
             drain_timeout=options.drain_timeout,
             during=profile if profiled else None,
+            explain=explain,
         )
         results["workloads"].append(burst)
         rates[fanout] = burst["events_per_s"] or 1.0
@@ -222,6 +232,7 @@ async def _pipeline_workloads(
                     progress=progress,
                     monitor=monitor,
                     drain_timeout=options.drain_timeout,
+                    explain=explain,
                 )
             )
     return rates

@@ -7,7 +7,7 @@ import contextlib
 import logging
 import time
 from collections import deque
-from collections.abc import Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -29,6 +29,9 @@ BACKLOG_SECONDS = 3.0
 RATE_WINDOW = 2.0
 SETTLE_QUIET = 1.0
 SETTLE_TIMEOUT = 120.0
+
+Explain = Callable[[list[Emission], dict[str, list[float]]], Awaitable[dict[str, Any]]]
+"""What a workload's emissions and receipts show of where the time went."""
 
 
 class Progress(Protocol):
@@ -110,8 +113,10 @@ async def measure(
     monitor: Monitor,
     drain_timeout: float,
     during: Callable[[], Coroutine[Any, Any, None]] | None = None,
+    explain: Explain | None = None,
 ) -> dict[str, Any]:
-    """Run the workload and return its figures; ``during`` runs alongside the emits."""
+    """Run the workload and return its figures; ``during`` runs alongside the emits, and
+    ``explain`` adds its findings under ``timeline_ms``."""
     await progress.settle()
     await progress.reset()
     accepted = 0
@@ -182,9 +187,12 @@ async def measure(
             if side is not None and not side.done():
                 side.cancel()
     receipts = await progress.receipts()
-    return summarise(
+    figures = summarise(
         workload, emissions, receipts, window.cpu_report(), window.peak_rss_mib, emitted_at
     )
+    if explain is not None:
+        figures["timeline_ms"] = await explain(emissions, receipts)
+    return figures
 
 
 def summarise(
