@@ -92,6 +92,7 @@ async def test_timeline_reads_a_delivered_events_history(stack: Stack, receiver:
     assert found["events"] == 1
     spans_ms = [found[span]["p50"] for span in SPANS]
     assert all(span is not None and span >= 0 for span in spans_ms)
-    # The spans up to the first receipt add up to the delivery's end-to-end latency.
+    # The spans up to the first receipt add up to the delivery's end-to-end latency, to
+    # within the three spans' rounding to 0.01 ms.
     to_receipt = sum(spans_ms[:3])
-    assert to_receipt == pytest.approx((delivery.at - emitted_at) * 1000, abs=0.01)
+    assert to_receipt == pytest.approx((delivery.at - emitted_at) * 1000, abs=0.02)
