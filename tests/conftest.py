@@ -73,8 +73,7 @@ async def temporal(tmp_path: Path) -> AsyncIterator[TemporalServer]:
     from tests.chaos.harness import TemporalServer
 
     server = TemporalServer(tmp_path)
-    server.start()
-    await server.wait_ready()
+    await server.start_ready()
     yield server
     server.kill()
 

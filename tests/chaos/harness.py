@@ -91,8 +91,13 @@ class Process:
 
 class TemporalServer(Process):
     def __init__(self, workdir: Path) -> None:
+        self.workdir = workdir
         self.port = free_port()
-        args = [
+        self.http_port = free_port()
+        super().__init__("temporal", self._command(), workdir / "temporal.log")
+
+    def _command(self) -> list[str]:
+        return [
             venv_binary("temporal"),
             "server",
             "start-dev",
@@ -100,33 +105,58 @@ class TemporalServer(Process):
             "127.0.0.1",
             "--port",
             str(self.port),
+            "--http-port",
+            str(self.http_port),
             "--headless",
             "--db-filename",
-            str(workdir / "temporal.db"),
+            str(self.workdir / "temporal.db"),
             "--sqlite-pragma",
             "journal_mode=WAL",
             "--sqlite-pragma",
             "synchronous=NORMAL",
             "--log-level",
             "error",
+            *search_attribute_flags(),
         ]
-        args += search_attribute_flags()
-        super().__init__("temporal", args, workdir / "temporal.log")
 
     @property
     def address(self) -> str:
         return f"127.0.0.1:{self.port}"
 
+    async def start_ready(self, *, tries: int = 3) -> None:
+        """Start and wait until it serves. A port found free can be taken by another
+        process before the server binds it; the server then exits at once, and, as nothing
+        knows its address yet, starts again on other ports."""
+        for _ in range(tries - 1):
+            self.start()
+            if await self._serves():
+                return
+            self.port, self.http_port = free_port(), free_port()
+            self.command = self._command()
+        self.start()
+        await self.wait_ready()
+
     async def wait_ready(self) -> None:
-        async def answers() -> bool:
+        if not await self._serves():
+            raise AssertionError(f"the Temporal dev server exited as it started; see {self.log}")
+
+    async def _serves(self) -> bool:
+        """Whether the server serves, waiting up to a minute; False as soon as it exits."""
+
+        async def answers_or_exited() -> bool:
+            if not self.running:
+                return True
             try:
                 with socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
                     return True
             except OSError:
                 return False
 
-        await wait_until(answers, timeout=60, what="the Temporal dev server")
+        await wait_until(answers_or_exited, timeout=60, what="the Temporal dev server")
+        if not self.running:
+            return False
         await asyncio.sleep(1.0)  # gRPC listens a moment before the frontend serves
+        return True
 
 
 class PostgresServer:
