@@ -9,6 +9,7 @@ import shutil
 import tempfile
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +19,6 @@ from temporalio.client import Client
 from bench import driver
 from bench.backlog import measure_backlog
 from bench.baselines import FloorProgress, ceiling_sender, floor_sender
-from bench.driver import Emission
 from bench.machine import machine, versions
 from bench.monitor import Monitor
 from bench.pipeline import PipelineApi, Tenant
@@ -175,13 +175,7 @@ async def _pipeline_workloads(
 ) -> dict[int, float]:
     """Each fan-out's burst, then paced runs at shares of it; returns the burst event rates."""
     rates: dict[int, float] = {}
-    temporal = await Client.connect(pipeline.temporal.address)
-
-    async def explain(
-        emissions: list[Emission], receipts: dict[str, list[float]]
-    ) -> dict[str, Any]:
-        return await timeline(temporal, emissions, receipts)
-
+    explain = partial(timeline, await Client.connect(pipeline.temporal.address))
     for fanout, tenant in tenants.items():
         send = api.emitter(tenant)
         progress = ReceiverProgress(receiver, tenant.paths)

@@ -256,7 +256,9 @@ class EventWorkflow:
         started = workflow.now()
         attempts_before = 0
         if local_first:
-            first = await self._local_first_attempt(request, subscriber, attempt_timeout, started)
+            first = await self._local_first_attempt(
+                request, subscriber, attempt_timeout, started, summary=summary
+            )
             if isinstance(first, DeliveryResult):
                 return first
             self._publish_endpoint_ids()
@@ -283,6 +285,8 @@ class EventWorkflow:
         subscriber: Subscriber,
         attempt_timeout: timedelta,
         started: datetime,
+        *,
+        summary: str,
     ) -> DeliveryResult | timedelta:
         """The first attempt as a local activity: its result, or the wait before the
         second attempt when it failed and the delivery goes on."""
@@ -292,7 +296,7 @@ class EventWorkflow:
                 dataclasses.replace(request, scheduled_at=started),
                 start_to_close_timeout=attempt_timeout,
                 retry_policy=_ONE_ATTEMPT,
-                summary=f"deliver to {subscriber.url}",
+                summary=summary,
             )
         except (ApplicationError, TimeoutError) as failure:
             wait = retries_after_local_attempt(request.retry, failure)

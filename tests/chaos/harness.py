@@ -127,14 +127,13 @@ class TemporalServer(Process):
         """Start and wait until it serves. A port found free can be taken by another
         process before the server binds it; the server then exits at once, and, as nothing
         knows its address yet, starts again on other ports."""
-        for _ in range(tries - 1):
+        for _ in range(tries):
             self.start()
             if await self._serves():
                 return
             self.port, self.http_port = free_port(), free_port()
             self.command = self._command()
-        self.start()
-        await self.wait_ready()
+        raise AssertionError(f"the Temporal dev server exited as it started; see {self.log}")
 
     async def wait_ready(self) -> None:
         if not await self._serves():
