@@ -8,8 +8,11 @@ import json
 import logging
 import os
 import shlex
+import signal
 import sys
+from collections.abc import Coroutine
 from pathlib import Path
+from typing import Any, TypeVar
 
 from bench.chart import write_chart
 from bench.report import render_markdown
@@ -19,6 +22,7 @@ from core.config import PROJECT_ROOT
 logger = logging.getLogger("bench")
 
 DOCS = PROJECT_ROOT / "docs"
+_Result = TypeVar("_Result")
 DEFAULT_OUT = PROJECT_ROOT / "bench" / "results" / "latest.json"
 
 
@@ -97,6 +101,14 @@ def options_from(arguments: argparse.Namespace, argv: list[str]) -> Options:
     )
 
 
+async def stopped_by_sigterm(work: Coroutine[Any, Any, _Result]) -> _Result:
+    """``work``, cancelled on SIGTERM as Ctrl-C cancels it: its ``finally`` blocks then stop
+    the processes it started, which run in sessions of their own and would outlive it."""
+    task = asyncio.ensure_future(work)
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, task.cancel)
+    return await task
+
+
 def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     # A line per request would cost the driver more than the requests.
@@ -104,7 +116,10 @@ def main() -> None:
     os.chdir(PROJECT_ROOT)
     argv = sys.argv[1:]
     arguments = parse(argv)
-    results = asyncio.run(run_bench(options_from(arguments, argv)))
+    try:
+        results = asyncio.run(stopped_by_sigterm(run_bench(options_from(arguments, argv))))
+    except asyncio.CancelledError:
+        sys.exit("the bench was stopped; the processes it started were stopped too")
     text = json.dumps(results, indent=1)
     out: Path = arguments.out
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -8,6 +8,7 @@ fresh dev server with the same flags and a bench-only worker.
 from __future__ import annotations
 
 import asyncio
+import logging
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -30,6 +31,9 @@ from bench.processes import (
 from core.config import PROJECT_ROOT
 from core.search_attributes import register_search_attributes
 
+logger = logging.getLogger(__name__)
+
+TEMPORAL_START_ATTEMPTS = 3
 BENCH_RETRY_POLICIES = PROJECT_ROOT / "bench" / "retry_policies.toml"
 # High enough that the emit rate limiter never answers 429: it is not what is measured.
 UNLIMITED_EMIT_RATE = "1000000"
@@ -107,20 +111,34 @@ def metrics_ports() -> dict[str, str]:
 
 
 async def start_temporal(workdir: Path, name: str) -> Temporal:
-    """A dev server with ``make run``'s flags, its SQLite file in ``workdir``."""
-    port, ui_port = free_port(), free_port()
+    """A dev server with ``make run``'s flags, its SQLite file in ``workdir``.
+
+    Its ports are found free a moment before the server binds them, and another process
+    may take one in between: a server that exits as it starts is started again on others.
+    """
     log = workdir / f"{name}.log"
-    command = devstack.temporal_command(
-        devstack.temporal_binary(), db_path=workdir / f"{name}.db", port=port, ui_port=ui_port
-    )
-    child = await spawn("Temporal", command, env=devstack.child_environment(), log=log)
-    temporal = Temporal(child=child, address=f"{HOST}:{port}", ui_port=ui_port, log=log)
-    try:
-        await wait_for_temporal(child, temporal.address, log)
-    except BaseException:
-        await devstack.stop_child(child)
-        raise
-    return temporal
+    attempts_left = TEMPORAL_START_ATTEMPTS
+    while True:
+        attempts_left -= 1
+        port, ui_port = free_port(), free_port()
+        command = devstack.temporal_command(
+            devstack.temporal_binary(), db_path=workdir / f"{name}.db", port=port, ui_port=ui_port
+        )
+        child = await spawn("Temporal", command, env=devstack.child_environment(), log=log)
+        temporal = Temporal(child=child, address=f"{HOST}:{port}", ui_port=ui_port, log=log)
+        try:
+            await wait_for_temporal(child, temporal.address, log)
+        except devstack.StackError:
+            exited = child.process.returncode is not None
+            await devstack.stop_child(child)
+            if not exited or not attempts_left:
+                raise
+            logger.warning("Temporal exited as it started; starting it on other ports")
+        except BaseException:
+            await devstack.stop_child(child)
+            raise
+        else:
+            return temporal
 
 
 async def wait_for_pollers(
