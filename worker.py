@@ -90,6 +90,19 @@ def delivery_client(settings: Settings) -> httpx.AsyncClient:
     )
 
 
+def warn_of_a_small_cache(settings: Settings) -> None:
+    """A cache below twice the workflow tasks has been seen to let workflow tasks time out,
+    and their first attempts be made again."""
+    tasks = settings.worker_max_concurrent_workflow_tasks
+    if settings.cached_workflows < 2 * tasks:
+        logger.warning(
+            "WEBHOOKS_WORKER_MAX_CACHED_WORKFLOWS=%d is below twice the workflow tasks (%d): "
+            "workflow tasks may time out and some deliveries be attempted twice",
+            settings.cached_workflows,
+            2 * tasks,
+        )
+
+
 def attempt_timeout(settings: Settings) -> timedelta:
     """How long one attempt may take in all: connecting, then reading the answer."""
     return timedelta(
@@ -155,7 +168,7 @@ def build_worker(
         max_concurrent_local_activities=settings.worker_max_concurrent_activities,
         # An event waiting days to retry needs no place in memory: its state is in Temporal,
         # and it is replayed from there when its next attempt comes.
-        max_cached_workflows=settings.worker_max_cached_workflows,
+        max_cached_workflows=settings.cached_workflows,
         # On SIGTERM, attempts in flight get to finish and be recorded rather than be cut
         # off and repeated by the next worker.
         graceful_shutdown_timeout=timedelta(seconds=settings.worker_shutdown_grace_seconds),
@@ -239,6 +252,7 @@ async def main() -> None:
     logging.basicConfig(
         level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s"
     )
+    warn_of_a_small_cache(settings)
     try:
         runtime = temporal_runtime(settings)
         metrics_server = serve_metrics(settings)

@@ -72,6 +72,7 @@ def _tag(system: str, fanout: int, mode: str) -> str:
 async def run_bench(options: Options) -> dict[str, Any]:
     workdir = Path(tempfile.mkdtemp(prefix="webhooks-bench-"))
     admin_token = secrets.token_urlsafe(24)
+    settings = Settings()
     results: dict[str, Any] = {
         "meta": {
             "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -82,8 +83,12 @@ async def run_bench(options: Options) -> dict[str, Any]:
             "versions": versions(),
             "settings": {
                 "emit_rate_limit": "raised out of the way (1,000,000/s, burst 1,000,000)",
-                "worker_max_concurrent_activities": Settings().worker_max_concurrent_activities,
-                "delivery_max_connections": Settings().delivery_max_connections,
+                "worker_max_concurrent_activities": settings.worker_max_concurrent_activities,
+                "worker_max_concurrent_workflow_tasks": (
+                    settings.worker_max_concurrent_workflow_tasks
+                ),
+                "worker_max_cached_workflows": settings.cached_workflows,
+                "delivery_max_connections": settings.delivery_max_connections,
                 "store": "SQLite (aiosqlite), as make run",
                 "burst_concurrency": options.concurrency,
                 "workers": options.workers,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import uuid
 
 import httpx
@@ -21,7 +22,7 @@ from core.retry import load_retry_policies
 from tests.chaos.harness import free_port, wait_until
 from tests.conftest import make_settings
 from tests.proxies import TCPProxy
-from worker import build_worker, run_until_stopped
+from worker import build_worker, run_until_stopped, warn_of_a_small_cache
 from workflows.recover import RecoverWorkflow
 
 
@@ -91,4 +92,27 @@ async def test_worker_takes_no_more_workflow_tasks_than_configured(
         )
     config = worker.config()
     assert config.get("max_concurrent_workflow_tasks") == 7
-    assert config.get("max_cached_workflows", 0) > 7
+    assert config.get("max_cached_workflows") == 14
+
+
+def test_worker_warns_of_a_cache_too_small_for_its_workflow_tasks(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    store_url = "sqlite+aiosqlite://"
+    with caplog.at_level(logging.WARNING, logger="worker"):
+        warn_of_a_small_cache(make_settings(store_url, worker_max_concurrent_workflow_tasks=20))
+        warn_of_a_small_cache(
+            make_settings(
+                store_url, worker_max_concurrent_workflow_tasks=20, worker_max_cached_workflows=40
+            )
+        )
+        warn_of_a_small_cache(
+            make_settings(
+                store_url, worker_max_concurrent_workflow_tasks=20, worker_max_cached_workflows=30
+            )
+        )
+
+    assert [record.getMessage() for record in caplog.records] == [
+        "WEBHOOKS_WORKER_MAX_CACHED_WORKFLOWS=30 is below twice the workflow tasks (40): "
+        "workflow tasks may time out and some deliveries be attempted twice"
+    ]

@@ -159,3 +159,12 @@ x-tenant = "teachstack"
     monkeypatch.delenv("WEBHOOKS_TEMPORAL_PROFILE")
     default = Settings(_env_file=None).temporal_connect_config()  # type: ignore[call-arg]
     assert (default["target_host"], default["namespace"]) == ("127.0.0.1:7233", "default")
+
+
+def test_cached_workflows_default_to_twice_the_workflow_tasks(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("WEBHOOKS_WORKER_MAX_CONCURRENT_WORKFLOW_TASKS", "30")
+    assert Settings(_env_file=None).cached_workflows == 60  # type: ignore[call-arg]
+    monkeypatch.setenv("WEBHOOKS_WORKER_MAX_CACHED_WORKFLOWS", "0")
+    assert Settings(_env_file=None).cached_workflows == 0  # type: ignore[call-arg]
