@@ -19,12 +19,13 @@ $(VENV)/.installed-%: pyproject.toml
 run: install
 	$(BIN)/python devstack.py
 
-lint: install
+# The linters and the suite cover the benchmark too, so they install its extra beside dev.
+lint: $(VENV)/.installed-dev,bench
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy .
 
-test: install lint
+test: $(VENV)/.installed-dev,bench lint
 	$(BIN)/python -m pytest
 
 # The fault tests alone: workers, Temporal, a receiver and PostgreSQL killed mid-burst.
