@@ -22,8 +22,9 @@ from core.config import PROJECT_ROOT
 logger = logging.getLogger("bench")
 
 DOCS = PROJECT_ROOT / "docs"
-_Result = TypeVar("_Result")
 DEFAULT_OUT = PROJECT_ROOT / "bench" / "results" / "latest.json"
+
+_Result = TypeVar("_Result")
 
 
 def _fanouts(text: str) -> list[int]:
