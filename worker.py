@@ -91,15 +91,14 @@ def delivery_client(settings: Settings) -> httpx.AsyncClient:
 
 
 def warn_of_a_small_cache(settings: Settings) -> None:
-    """A cache below twice the workflow tasks has been seen to let workflow tasks time out,
-    and their first attempts be made again."""
-    tasks = settings.worker_max_concurrent_workflow_tasks
-    if settings.cached_workflows < 2 * tasks:
+    """A cache below ``enough_cached_workflows`` has been seen to let workflow tasks time
+    out, and their first attempts be made again."""
+    if settings.cached_workflows < settings.enough_cached_workflows:
         logger.warning(
             "WEBHOOKS_WORKER_MAX_CACHED_WORKFLOWS=%d is below twice the workflow tasks (%d): "
             "workflow tasks may time out and some deliveries be attempted twice",
             settings.cached_workflows,
-            2 * tasks,
+            settings.enough_cached_workflows,
         )
 
 
