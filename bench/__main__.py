@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from bench.chart import write_chart
-from bench.report import render_markdown
+from bench.report import render_markdown, render_summary
 from bench.run import Options, run_bench
 from core.config import PROJECT_ROOT
 
@@ -36,7 +36,9 @@ def _fanouts(text: str) -> list[int]:
 
 def parse(arguments: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
-    parser.add_argument("--quick", action="store_true", help="a small run, under two minutes")
+    parser.add_argument(
+        "--quick", action="store_true", help="a small run, under two minutes; leaves docs/ alone"
+    )
     parser.add_argument("--fanouts", type=_fanouts, default=[1, 3, 30], help="e.g. 1,3,30")
     parser.add_argument("--duration", type=float, default=None, help="seconds per workload")
     parser.add_argument("--workers", type=int, default=1, help="worker processes")
@@ -53,7 +55,7 @@ def parse(arguments: list[str]) -> argparse.Namespace:
         help="only the pipeline's workloads (no baselines, retry precision, backlog or docs)",
     )
     parser.add_argument(
-        "--no-docs", action="store_true", help="write only --out, not docs/benchmarks.*"
+        "--no-docs", action="store_true", help="report beside --out only, not in docs/benchmarks.*"
     )
     return parser.parse_args(arguments)
 
@@ -121,18 +123,30 @@ def main() -> None:
         results = asyncio.run(stopped_by_sigterm(run_bench(options_from(arguments, argv))))
     except asyncio.CancelledError:
         sys.exit("the bench was stopped; the processes it started were stopped too")
-    text = json.dumps(results, indent=1)
     out: Path = arguments.out
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(text)
-    # Without the baselines there are no ratios: such a run never replaces the docs.
-    if arguments.no_docs or arguments.pipeline_only:
-        logger.info("results in %s", out)
+    write_report(results, out)
+    print(render_summary(results))  # noqa: T201 - the run's answer, for whoever ran it
+    if not records_docs(arguments):
+        logger.info("results in %s, the report in %s", out, out.with_suffix(".md"))
         return
-    (DOCS / "benchmarks.json").write_text(text)
-    write_chart(results, DOCS / "benchmarks.png")
-    (DOCS / "benchmarks.md").write_text(render_markdown(results))
+    write_report(results, DOCS / "benchmarks.json")
     logger.info("results in %s; docs/benchmarks.md and docs/benchmarks.png written", out)
+
+
+def records_docs(arguments: argparse.Namespace) -> bool:
+    """A quick or pipeline-only run is a check, not the record: it leaves the docs alone."""
+    return not (arguments.no_docs or arguments.quick or arguments.pipeline_only)
+
+
+def write_report(results: dict[str, Any], json_path: Path) -> None:
+    """The results as JSON, with the Markdown report and the chart beside them."""
+    json_path.parent.mkdir(parents=True, exist_ok=True)
+    json_path.write_text(json.dumps(results, indent=1))
+    chart = json_path.with_suffix(".png")
+    write_chart(results, chart)
+    json_path.with_suffix(".md").write_text(
+        render_markdown(results, json_name=json_path.name, chart=chart.name)
+    )
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
+from bench.targets import verdicts
 from bench.timeline import SPANS
 from core.config import PROJECT_ROOT
 
@@ -320,13 +321,26 @@ def _busy_machine(machine: dict[str, Any]) -> str | None:
     )
 
 
-def render_markdown(results: dict[str, Any], *, chart: str | None = "benchmarks.png") -> str:
+def _targets_section(results: dict[str, Any]) -> list[str]:
+    rows = [[v.target, v.measured, v.verdict] for v in verdicts(results)]
+    return ["## Targets", "", *_table(["target", "measured", "verdict"], rows), ""]
+
+
+def render_summary(results: dict[str, Any]) -> str:
+    """What a run prints as it ends: throughput by fan-out and the targets' verdicts."""
+    lines = _throughput_section(results) + _targets_section(results)
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def render_markdown(
+    results: dict[str, Any], *, json_name: str = "benchmarks.json", chart: str | None = None
+) -> str:
     meta = results["meta"]
     lines = [
         "# Benchmarks",
         "",
-        "Written by `python -m bench` from its results "
-        "([benchmarks.json](benchmarks.json)); do not edit by hand.",
+        f"Written by `python -m bench` from its results ([{json_name}]({json_name})); "
+        "do not edit by hand.",
         "",
         f"Measured {meta['started_at']} with:",
         "",
@@ -343,6 +357,7 @@ def render_markdown(results: dict[str, Any], *, chart: str | None = "benchmarks.
     lines += _throughput_section(results)
     if chart:
         lines += [f"![Throughput by fan-out and latency distribution]({chart})", ""]
+    lines += _targets_section(results)
     lines += _workload_section(results["workloads"])
     lines += _timeline_section(results["workloads"])
     lines += _resources_section(results["workloads"])
