@@ -117,7 +117,10 @@ def temporal_command(
     db_path: Path = TEMPORAL_DB,
     port: int = TEMPORAL_PORT,
     ui_port: int = TEMPORAL_UI_PORT,
+    http_port: int | None = None,
 ) -> list[str]:
+    """``make run``'s dev server; ``http_port`` fixes its HTTP API's port, else it picks one."""
+    chosen_http_port = [] if http_port is None else ["--http-port", str(http_port)]
     return [
         str(binary),
         "server",
@@ -128,6 +131,7 @@ def temporal_command(
         str(port),
         "--ui-port",
         str(ui_port),
+        *chosen_http_port,
         "--db-filename",
         str(db_path),
         # The dev server writes often; without these every write waits for an fsync.
@@ -155,8 +159,8 @@ def worker_command() -> list[str]:
     return [sys.executable, "worker.py"]
 
 
-def api_command() -> list[str]:
-    return [venv_script("uvicorn"), "api.main:app", "--host", HOST, "--port", str(API_PORT)]
+def api_command(port: int = API_PORT) -> list[str]:
+    return [venv_script("uvicorn"), "api.main:app", "--host", HOST, "--port", str(port)]
 
 
 def check_ports_free() -> None:

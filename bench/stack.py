@@ -72,13 +72,6 @@ class Stack:
         return roles
 
 
-def with_port(command: Sequence[str], port: int) -> list[str]:
-    """``make run``'s API command with the bench's port instead of the fixed one."""
-    changed = list(command)
-    changed[changed.index("--port") + 1] = str(port)
-    return changed
-
-
 def service_environment(
     workdir: Path, temporal: Temporal, *, admin_token: str, task_queue: str
 ) -> dict[str, str]:
@@ -181,9 +174,7 @@ async def start_pipeline(
             )
         port = free_port()
         api_log = workdir / "api.log"
-        stack.api = await spawn(
-            "the API", with_port(devstack.api_command(), port), env=env, log=api_log
-        )
+        stack.api = await spawn("the API", devstack.api_command(port), env=env, log=api_log)
         stack.api_url = f"http://{HOST}:{port}"
         await wait_for_http(stack.api, f"{stack.api_url}/health", api_log)
         await wait_for_pollers(temporal.address, task_queue, workers, stack.children)

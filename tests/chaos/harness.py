@@ -9,7 +9,6 @@ import shutil
 import signal
 import socket
 import subprocess
-import sys
 import tempfile
 import time
 from collections import Counter
@@ -21,8 +20,14 @@ from typing import Any
 
 import httpx
 
-from devstack import search_attribute_flags
-from tests.conftest import ADMIN_TOKEN, venv_binary
+from devstack import (
+    api_command,
+    migrate_command,
+    temporal_binary,
+    temporal_command,
+    worker_command,
+)
+from tests.conftest import ADMIN_TOKEN
 from tests.events import example
 from tests.receiver import Receiver
 
@@ -92,32 +97,20 @@ class Process:
 class TemporalServer(Process):
     def __init__(self, workdir: Path) -> None:
         self.workdir = workdir
-        self.port = free_port()
-        self.http_port = free_port()
+        self._choose_ports()
         super().__init__("temporal", self._command(), workdir / "temporal.log")
 
+    def _choose_ports(self) -> None:
+        self.port, self.ui_port, self.http_port = free_port(), free_port(), free_port()
+
     def _command(self) -> list[str]:
-        return [
-            venv_binary("temporal"),
-            "server",
-            "start-dev",
-            "--ip",
-            "127.0.0.1",
-            "--port",
-            str(self.port),
-            "--http-port",
-            str(self.http_port),
-            "--headless",
-            "--db-filename",
-            str(self.workdir / "temporal.db"),
-            "--sqlite-pragma",
-            "journal_mode=WAL",
-            "--sqlite-pragma",
-            "synchronous=NORMAL",
-            "--log-level",
-            "error",
-            *search_attribute_flags(),
-        ]
+        return temporal_command(
+            temporal_binary(),
+            db_path=self.workdir / "temporal.db",
+            port=self.port,
+            ui_port=self.ui_port,
+            http_port=self.http_port,
+        )
 
     @property
     def address(self) -> str:
@@ -131,7 +124,7 @@ class TemporalServer(Process):
             self.start()
             if await self._serves():
                 return
-            self.port, self.http_port = free_port(), free_port()
+            self._choose_ports()
             self.command = self._command()
         raise AssertionError(f"the Temporal dev server exited as it started; see {self.log}")
 
@@ -237,7 +230,7 @@ class Service:
     def migrate(self) -> None:
         """``webhooks db upgrade``, as a deployment runs it before the API and workers."""
         migration = subprocess.run(
-            [venv_binary("webhooks"), "db", "upgrade"],
+            migrate_command(),
             cwd=PROJECT,
             env=os.environ | self.env,
             capture_output=True,
@@ -249,7 +242,7 @@ class Service:
     def start_worker(self) -> Process:
         worker = Process(
             f"worker-{len(self.workers) + 1}",
-            [sys.executable, "worker.py"],
+            worker_command(),
             self.workdir / f"worker-{len(self.workers) + 1}.log",
             self.env,
         )
@@ -260,18 +253,8 @@ class Service:
     async def start_api(self) -> None:
         self.api = Process(
             "api",
-            [
-                sys.executable,
-                "-m",
-                "uvicorn",
-                "api.main:app",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(self.api_port),
-                "--log-level",
-                "warning",
-            ],
+            # Without a line per request in its log.
+            [*api_command(self.api_port), "--log-level", "warning"],
             self.workdir / "api.log",
             self.env,
         )
