@@ -11,8 +11,8 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlmodel.ext.asyncio.session import AsyncSession
 from temporalio.client import Client
 
-from core import store
 from core.config import Settings
+from core.intake import EventIntake
 from core.models import Account
 from core.retry import RetryPolicies
 
@@ -34,6 +34,11 @@ def get_temporal(request: Request) -> Client:
     return client
 
 
+def get_intake(request: Request) -> EventIntake:
+    intake: EventIntake = request.app.state.intake
+    return intake
+
+
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
     async with request.app.state.sessions() as session:
         yield session
@@ -43,6 +48,7 @@ SettingsDep = Annotated[Settings, Depends(get_settings)]
 PoliciesDep = Annotated[RetryPolicies, Depends(get_policies)]
 TemporalDep = Annotated[Client, Depends(get_temporal)]
 SessionDep = Annotated[AsyncSession, Depends(get_session)]
+IntakeDep = Annotated[EventIntake, Depends(get_intake)]
 CredentialsDep = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
 
 
@@ -54,14 +60,12 @@ def _unauthorized(message: str) -> HTTPException:
     )
 
 
-async def get_current_account(session: SessionDep, credentials: CredentialsDep) -> Account:
+async def get_current_account(intake: IntakeDep, credentials: CredentialsDep) -> Account:
     if credentials is None:
         raise _unauthorized("missing API key: send 'Authorization: Bearer <api key>'")
-    # Its own reads-only transaction: on SQLite a route's writes then hold the one write
-    # lock only for as long as they take, not from the moment the caller is known.
-    await store.begin_reads(session)
-    account = await store.account_for_api_key(session, api_key=credentials.credentials)
-    await session.commit()
+    # A transaction of its own that only reads: on SQLite a route's writes then hold the one
+    # write lock only for as long as they take, not from the moment the caller is known.
+    account = await intake.account_for_api_key(credentials.credentials)
     if account is None:
         raise _unauthorized("invalid API key")
     return account

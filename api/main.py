@@ -16,6 +16,7 @@ from api.startup import PlainStartupRefusal
 from core import store
 from core.catalog import prepare_validators
 from core.config import Settings, get_settings
+from core.intake import EventIntake
 from core.retry import load_retry_policies
 from core.schema import SchemaError, require_current_schema
 from core.tracing import Tracing, start_tracing
@@ -44,6 +45,7 @@ def create_app(
             await engine.dispose()
             raise
         app.state.sessions = store.session_factory(engine)
+        app.state.intake = EventIntake(resolved.database_url)
         traced = tracing or start_tracing(resolved, service_name="webhooks-api")
         traced.instrument_app(app)
         # Lazy: the API starts and answers while Temporal is down; emits then get a 503.
@@ -51,6 +53,7 @@ def create_app(
             **resolved.temporal_connect_config(), interceptors=traced.interceptors(), lazy=True
         )
         yield
+        app.state.intake.close()
         await engine.dispose()
         if tracing is None:
             traced.shutdown()

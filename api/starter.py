@@ -10,7 +10,6 @@ from urllib.parse import quote
 
 from fastapi import Depends
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel.ext.asyncio.session import AsyncSession
 from temporalio.client import Client, WorkflowHandle
 from temporalio.common import (
@@ -20,9 +19,8 @@ from temporalio.common import (
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError
 
-from api.deps import SettingsDep, TemporalDep
+from api.deps import IntakeDep, SettingsDep, TemporalDep
 from api.errors import TemporalUnavailableError
-from core import store
 from core.config import Settings
 from core.contracts import (
     EventWorkflowInput,
@@ -34,6 +32,7 @@ from core.contracts import (
     recover_workflow_id,
     resend_workflow_id,
 )
+from core.intake import EventIntake
 from core.models import Endpoint, Event
 from core.tracing import traced_event
 from workflows.event import EventWorkflow
@@ -46,56 +45,35 @@ logger = logging.getLogger(__name__)
 class WorkflowStarter:
     temporal: Client
     settings: Settings
+    intake: EventIntake
 
     def workflow_url(self, workflow_id: str) -> str:
         base = self.settings.temporal_ui_url.rstrip("/")
         return f"{base}/namespaces/{quote(self.temporal.namespace)}/workflows/{quote(workflow_id)}"
 
     async def accept(
-        self, session: AsyncSession, event: Event, *, new: bool, **options: Any
+        self, session: AsyncSession, event: Event, *, new: bool, endpoint_count: int, **options: Any
     ) -> None:
-        """Commit the stored event, make it durable by starting its workflow, then mark it
-        accepted.
+        """Make the stored event durable by starting its workflow, then mark it accepted.
 
-        The endpoint count for the workflow's summary is read in the event's own
-        transaction, so an emit writes twice, not three times. A new event whose workflow
-        cannot be started is deleted again: not durable means not accepted. A replayed one
-        (same idempotency key) stays for the caller's retry.
+        ``endpoint_count`` is the endpoints subscribed when the event was stored, for the
+        workflow's summary. A new event whose workflow cannot be started is deleted again:
+        not durable means not accepted. A replayed one (same idempotency key) stays for the
+        caller's retry.
         """
-        if event.workflow_started:
-            await _release(session)
-            return
-        endpoint_ids: list[str] | None = options.get("endpoint_ids")
-        count = (
-            len(endpoint_ids)
-            if endpoint_ids is not None
-            else len(
-                await store.subscribed_endpoints(
-                    session, account_id=event.account_id, event_type=event.type
-                )
-            )
-        )
         await _release(session)
         try:
-            await self.start(event, endpoint_count=count, **options)
+            await self.start(event, endpoint_count=endpoint_count, **options)
         except TemporalUnavailableError:
             if new:
-                await session.delete(event)
-                await session.commit()
+                await self.intake.forget(event)
             raise
-        # A failed write expires the event, and reading it back would wait for the same
-        # lock that failed the write: the answer is built from what was read before.
-        fields = event.model_dump()
         try:
-            await store.mark_workflow_started(session, event=event)
-            await session.commit()
+            await self.intake.mark_started(event)
         except DBAPIError as error:
             # The workflow exists, so the event is durable and will be delivered; its first
             # activity marks it accepted once the store is back. Refusing now would invite
             # the caller to emit it twice.
-            await session.rollback()
-            for name, value in fields.items():
-                set_committed_value(event, name, value)
             logger.warning("event %s accepted; marking it failed for now: %s", event.id, error)
 
     async def start(
@@ -210,8 +188,8 @@ async def _release(session: AsyncSession) -> None:
     await session.commit()
 
 
-def get_starter(temporal: TemporalDep, settings: SettingsDep) -> WorkflowStarter:
-    return WorkflowStarter(temporal=temporal, settings=settings)
+def get_starter(temporal: TemporalDep, settings: SettingsDep, intake: IntakeDep) -> WorkflowStarter:
+    return WorkflowStarter(temporal=temporal, settings=settings, intake=intake)
 
 
 StarterDep = Annotated[WorkflowStarter, Depends(get_starter)]

@@ -175,13 +175,16 @@ async def create_account(session: AsyncSession, *, name: str) -> tuple[Account, 
     return account, api_key
 
 
-async def account_for_api_key(session: AsyncSession, *, api_key: str) -> Account | None:
-    statement = (
+def account_for_api_key_query(api_key: str) -> SelectOfScalar[Account]:
+    return (
         select(Account)
         .join(ApiKey, col(ApiKey.account_id) == col(Account.id))
         .where(ApiKey.key_hash == hash_api_key(api_key))
     )
-    return (await session.exec(statement)).first()
+
+
+async def account_for_api_key(session: AsyncSession, *, api_key: str) -> Account | None:
+    return (await session.exec(account_for_api_key_query(api_key))).first()
 
 
 # ---------------------------------------------------------------- endpoints
@@ -330,6 +333,18 @@ async def subscribed_endpoints(
 # ---------------------------------------------------------------- events
 
 
+def new_event(
+    *, account_id: str, event_type: str, data: dict[str, Any], idempotency_key: str | None
+) -> Event:
+    return Event(
+        id=new_id("msg"),
+        account_id=account_id,
+        type=event_type,
+        data=data,
+        idempotency_key=idempotency_key,
+    )
+
+
 async def create_event(
     session: AsyncSession,
     *,
@@ -339,12 +354,8 @@ async def create_event(
     idempotency_key: str | None,
 ) -> Event | None:
     """Store a new event; None when the idempotency key is already taken in the account."""
-    event = Event(
-        id=new_id("msg"),
-        account_id=account_id,
-        type=event_type,
-        data=data,
-        idempotency_key=idempotency_key,
+    event = new_event(
+        account_id=account_id, event_type=event_type, data=data, idempotency_key=idempotency_key
     )
     try:
         async with session.begin_nested():
@@ -354,13 +365,6 @@ async def create_event(
             raise
         return None
     return event
-
-
-async def mark_workflow_started(session: AsyncSession, *, event: Event) -> None:
-    """The event's workflow exists: from now on the event is accepted and visible."""
-    event.workflow_started = True
-    session.add(event)
-    await session.flush()
 
 
 async def get_event(session: AsyncSession, *, account_id: str, event_id: str) -> Event | None:

@@ -30,6 +30,7 @@ from core import store
 from core.automations import load_automations
 from core.config import Settings
 from core.contracts import SEARCH_ATTRIBUTES, EventWorkflowResult, event_workflow_id
+from core.intake import EventIntake
 from core.retry import load_retry_policies
 from core.schema import upgrade_schema
 from core.tracing import Tracing
@@ -117,6 +118,13 @@ async def engine(store_url: str) -> AsyncIterator[AsyncEngine]:
 @pytest.fixture
 def sessions(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return store.session_factory(engine)
+
+
+@pytest.fixture
+def intake(store_url: str) -> Iterator[EventIntake]:
+    intake = EventIntake(store_url, threads=2)
+    yield intake
+    intake.close()
 
 
 @pytest.fixture

@@ -55,5 +55,5 @@ async def new_event(
             idempotency_key=key,
         )
         assert event is not None
-        await store.mark_workflow_started(session, event=event)
+        event.workflow_started = True
     return event

@@ -207,7 +207,14 @@ async def send_test_event(
         idempotency_key=None,
     )
     assert event is not None  # only a keyed event can collide
-    await starter.accept(session, event, new=True, endpoint_ids=[endpoint.id], single_attempt=True)
+    await starter.accept(
+        session,
+        event,
+        new=True,
+        endpoint_count=1,
+        endpoint_ids=[endpoint.id],
+        single_attempt=True,
+    )
 
     settings = starter.settings
     wait = settings.delivery_connect_timeout_seconds + settings.delivery_read_timeout_seconds + 10

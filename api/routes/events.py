@@ -5,7 +5,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, HTTPException, Query, Response, status
 
-from api.deps import CurrentAccount, SessionDep
+from api.deps import CurrentAccount, IntakeDep, SessionDep
 from api.errors import data_errors, field_error
 from api.limits import enforce_emit_rate
 from api.routes.pages import Cursor, PageSize, attempts_page
@@ -70,6 +70,7 @@ async def emit_event(
     body: EventCreate,
     response: Response,
     session: SessionDep,
+    intake: IntakeDep,
     account: CurrentAccount,
     starter: StarterDep,
     idempotency_key_header: IdempotencyKeyHeader = None,
@@ -93,28 +94,33 @@ async def emit_event(
             "idempotency_key.conflict",
         )
 
-    event = await store.create_event(
-        session, account_id=account.id, event_type=body.type, data=body.data, idempotency_key=key
+    created = await intake.create_event(
+        account_id=account.id, event_type=body.type, data=body.data, idempotency_key=key
     )
-    replayed = event is None
-    if event is None:
-        assert key is not None
-        event = await store.event_by_idempotency_key(
-            session, account_id=account.id, idempotency_key=key
+    if created is not None:
+        await starter.accept(
+            session, created.event, new=True, endpoint_count=created.subscriber_count
         )
-        if event is None:  # pragma: no cover - the conflicting row was deleted meanwhile
-            raise HTTPException(status.HTTP_409_CONFLICT, "idempotency key conflict; retry")
-        if event.type != body.type or event.data != body.data:
-            raise HTTPException(
-                status.HTTP_409_CONFLICT,
-                f"idempotency key {key!r} was already used for a different event ({event.id})",
-            )
-    await starter.accept(session, event, new=not replayed)
-
-    if not replayed:
-        metrics.count_emit(event.type)
+        metrics.count_emit(created.event.type)
         # A new event's deliveries are recorded by its workflow, an instant from now.
-        return _public(event, [], starter)
+        return _public(created.event, [], starter)
+
+    assert key is not None  # only a keyed event can collide
+    event = await store.event_by_idempotency_key(
+        session, account_id=account.id, idempotency_key=key
+    )
+    if event is None:  # pragma: no cover - the conflicting row was deleted meanwhile
+        raise HTTPException(status.HTTP_409_CONFLICT, "idempotency key conflict; retry")
+    if event.type != body.type or event.data != body.data:
+        raise HTTPException(
+            status.HTTP_409_CONFLICT,
+            f"idempotency key {key!r} was already used for a different event ({event.id})",
+        )
+    if not event.workflow_started:
+        subscribers = await store.subscribed_endpoints(
+            session, account_id=account.id, event_type=event.type
+        )
+        await starter.accept(session, event, new=False, endpoint_count=len(subscribers))
     response.headers["Idempotent-Replayed"] = "true"
     deliveries = await store.deliveries_of(session, event_ids=[event.id])
     return _public(event, deliveries[event.id], starter)

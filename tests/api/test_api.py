@@ -10,18 +10,17 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import event as sa_event
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlmodel import select
-from sqlmodel.ext.asyncio.session import AsyncSession
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 from temporalio.client import Client
 
 from api.main import create_app
 from core import store
 from core.catalog import EVENT_TYPE_NAMES
-from core.models import ApiKey, Endpoint, Event
+from core.intake import EventIntake
+from core.models import ApiKey, Endpoint
 from tests.conftest import ADMIN_TOKEN, Stack, make_settings
 from tests.events import example
 from tests.receiver import Answer, Receiver
@@ -382,19 +381,14 @@ async def test_emit_whose_started_mark_finds_the_store_locked_is_still_accepted(
 ) -> None:
     auth = await stack.account()
     await stack.endpoint(auth, receiver.url("/locked"))
-    mark = store.mark_workflow_started
+    mark = EventIntake._mark_started
 
-    async def locked_once(session: AsyncSession, *, event: Event) -> None:
-        # As SQLite answers while another process holds the write lock past the busy
-        # timeout, for this write and for any read that would follow it in the request.
-        def refuse(*_: object) -> None:
-            raise OperationalError("BEGIN IMMEDIATE", None, Exception("database is locked"))
+    def locked_once(intake: EventIntake, event_id: str) -> None:
+        # As SQLite answers when another process holds the write lock past the busy timeout.
+        monkeypatch.setattr(EventIntake, "_mark_started", mark)
+        raise OperationalError("BEGIN IMMEDIATE", None, Exception("database is locked"))
 
-        monkeypatch.setattr(store, "mark_workflow_started", mark)
-        sa_event.listen(session.sync_session, "after_begin", refuse)
-        await mark(session, event=event)
-
-    monkeypatch.setattr(store, "mark_workflow_started", locked_once)
+    monkeypatch.setattr(EventIntake, "_mark_started", locked_once)
 
     response = await stack.api.post(
         "/v1/events", json={"type": "room.created", "data": example("room.created")}, headers=auth
@@ -418,7 +412,7 @@ async def test_emit_that_waits_out_the_connection_pool_gets_503_to_retry(
     async def pool_exhausted(*_: object, **__: object) -> None:
         raise PoolTimeoutError("QueuePool limit of size 5 overflow 10 reached")
 
-    monkeypatch.setattr(store, "create_event", pool_exhausted)
+    monkeypatch.setattr(EventIntake, "create_event", pool_exhausted)
 
     response = await stack.api.post(
         "/v1/events", json={"type": "room.created", "data": example("room.created")}, headers=auth

@@ -6,6 +6,7 @@ import asyncio
 from datetime import UTC, datetime, timedelta
 
 from core import store
+from core.intake import EventIntake
 from tests.rows import Sessions, new_account, new_event
 
 
@@ -133,13 +134,15 @@ async def test_events_page_newest_first_and_filter(sessions: Sessions) -> None:
     assert future == []
 
 
-async def test_an_event_is_invisible_until_its_workflow_started(sessions: Sessions) -> None:
+async def test_an_event_is_invisible_until_its_workflow_started(
+    sessions: Sessions, intake: EventIntake
+) -> None:
     account_id, _ = await new_account(sessions)
-    async with store.transaction(sessions) as session:
-        pending = await store.create_event(
-            session, account_id=account_id, event_type="room.created", data={}, idempotency_key="k"
-        )
-    assert pending is not None
+    created = await intake.create_event(
+        account_id=account_id, event_type="room.created", data={}, idempotency_key="k"
+    )
+    assert created is not None
+    pending = created.event
 
     async with sessions() as session:
         hidden = await store.get_event(session, account_id=account_id, event_id=pending.id)
@@ -149,9 +152,8 @@ async def test_an_event_is_invisible_until_its_workflow_started(sessions: Sessio
         replayable = await store.event_by_idempotency_key(
             session, account_id=account_id, idempotency_key="k"
         )
-    async with store.transaction(sessions) as session:
-        assert replayable is not None
-        await store.mark_workflow_started(session, event=replayable)
+    assert replayable is not None
+    await intake.mark_started(replayable)
     async with sessions() as session:
         shown = await store.get_event(session, account_id=account_id, event_id=pending.id)
 
