@@ -93,7 +93,7 @@ class EmitRateLimiter:
         return (1 - bucket.tokens) / self.rate
 
 
-def _limiter(request: Request, settings: SettingsDep) -> EmitRateLimiter:
+async def _limiter(request: Request, settings: SettingsDep) -> EmitRateLimiter:
     state = request.app.state
     if getattr(state, "emit_limiter", None) is None:
         state.emit_limiter = EmitRateLimiter(
@@ -103,7 +103,7 @@ def _limiter(request: Request, settings: SettingsDep) -> EmitRateLimiter:
     return limiter
 
 
-def enforce_emit_rate(
+async def enforce_emit_rate(
     account: CurrentAccount, limiter: Annotated[EmitRateLimiter, Depends(_limiter)]
 ) -> None:
     wait = limiter.wait_needed(account.id)

@@ -188,7 +188,9 @@ async def _release(session: AsyncSession) -> None:
     await session.commit()
 
 
-def get_starter(temporal: TemporalDep, settings: SettingsDep, intake: IntakeDep) -> WorkflowStarter:
+async def get_starter(
+    temporal: TemporalDep, settings: SettingsDep, intake: IntakeDep
+) -> WorkflowStarter:
     return WorkflowStarter(temporal=temporal, settings=settings, intake=intake)
 
 
