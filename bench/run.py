@@ -130,7 +130,7 @@ async def run_bench(options: Options) -> dict[str, Any]:
                 )
                 if not options.pipeline_only:
                     await _ceiling_workloads(
-                        options, results, receiver, tenants, rates, Monitor(everyone)
+                        options, settings, results, receiver, tenants, rates, Monitor(everyone)
                     )
                 if not (options.throughput_only or options.pipeline_only):
                     results["retry_precision"] = await measure_retry_precision(
@@ -239,6 +239,7 @@ async def _pipeline_workloads(
 
 async def _ceiling_workloads(
     options: Options,
+    settings: Settings,
     results: dict[str, Any],
     receiver: ReceiverControl,
     tenants: dict[int, Tenant],
@@ -247,7 +248,6 @@ async def _ceiling_workloads(
 ) -> None:
     """The same signed POSTs straight from this process, at full speed and at the
     pipeline's paced rates."""
-    settings = Settings()
     async with delivery_client(settings) as http:
         for fanout, tenant in tenants.items():
             send = ceiling_sender(
