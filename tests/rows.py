@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from core import store
+from core.intake import EventIntake
 from core.models import Endpoint, Event
 
 Sessions = async_sessionmaker[AsyncSession]
@@ -57,3 +58,12 @@ async def new_event(
         assert event is not None
         event.workflow_started = True
     return event
+
+
+async def taken_in(intake: EventIntake, account_id: str, key: str | None = None) -> Event | None:
+    """An event taken in as the API takes in an emit, its workflow not yet started; None
+    when the idempotency key is already taken in the account."""
+    created = await intake.create_event(
+        account_id=account_id, event_type="room.created", data={}, idempotency_key=key
+    )
+    return None if created is None else created.event

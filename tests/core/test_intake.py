@@ -7,7 +7,7 @@ from sqlmodel import select
 from core import store
 from core.intake import EventIntake
 from core.models import Event
-from tests.rows import Sessions, new_account, new_endpoint
+from tests.rows import Sessions, new_account, new_endpoint, taken_in
 
 
 async def _stored(sessions: Sessions, event_id: str) -> Event | None:
@@ -57,28 +57,20 @@ async def test_an_idempotency_key_is_taken_once_per_account(
     account_id, _ = await new_account(sessions)
     other_account, _ = await new_account(sessions, "Other")
 
-    async def emit(account: str, key: str | None) -> Event | None:
-        created = await intake.create_event(
-            account_id=account, event_type="room.created", data={}, idempotency_key=key
-        )
-        return None if created is None else created.event
-
-    first = await emit(account_id, "k")
+    first = await taken_in(intake, account_id, "k")
 
     assert first is not None
-    assert await emit(account_id, "k") is None
-    assert await emit(other_account, "k") is not None
-    assert await emit(account_id, None) is not None
-    assert await emit(account_id, None) is not None
+    assert await taken_in(intake, account_id, "k") is None
+    assert await taken_in(intake, other_account, "k") is not None
+    assert await taken_in(intake, account_id) is not None
+    assert await taken_in(intake, account_id) is not None
 
 
 async def test_a_started_mark_is_stored_and_leaves_nothing_to_write(
     sessions: Sessions, intake: EventIntake
 ) -> None:
     account_id, _ = await new_account(sessions)
-    created = await intake.create_event(
-        account_id=account_id, event_type="room.created", data={}, idempotency_key="k"
-    )
+    created = await taken_in(intake, account_id, "k")
     assert created is not None
 
     async with sessions() as session:
@@ -91,21 +83,16 @@ async def test_a_started_mark_is_stored_and_leaves_nothing_to_write(
 
         assert held.workflow_started is True
         assert not session.dirty
-    stored = await _stored(sessions, created.event.id)
+    stored = await _stored(sessions, created.id)
     assert stored is not None and stored.workflow_started is True
 
 
 async def test_a_forgotten_event_is_gone(sessions: Sessions, intake: EventIntake) -> None:
     account_id, _ = await new_account(sessions)
-    created = await intake.create_event(
-        account_id=account_id, event_type="room.created", data={}, idempotency_key="k"
-    )
+    created = await taken_in(intake, account_id, "k")
     assert created is not None
 
-    await intake.forget(created.event)
+    await intake.forget(created)
 
-    assert await _stored(sessions, created.event.id) is None
-    again = await intake.create_event(
-        account_id=account_id, event_type="room.created", data={}, idempotency_key="k"
-    )
-    assert again is not None
+    assert await _stored(sessions, created.id) is None
+    assert await taken_in(intake, account_id, "k") is not None

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 from core import store
 from core.intake import EventIntake
-from tests.rows import Sessions, new_account, new_event
+from tests.rows import Sessions, new_account, new_event, taken_in
 
 
 async def test_api_key_finds_its_account_and_no_other(sessions: Sessions) -> None:
@@ -138,11 +138,8 @@ async def test_an_event_is_invisible_until_its_workflow_started(
     sessions: Sessions, intake: EventIntake
 ) -> None:
     account_id, _ = await new_account(sessions)
-    created = await intake.create_event(
-        account_id=account_id, event_type="room.created", data={}, idempotency_key="k"
-    )
-    assert created is not None
-    pending = created.event
+    pending = await taken_in(intake, account_id, "k")
+    assert pending is not None
 
     async with sessions() as session:
         hidden = await store.get_event(session, account_id=account_id, event_id=pending.id)
