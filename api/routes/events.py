@@ -5,7 +5,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, HTTPException, Query, Response, status
 
-from api.deps import CurrentAccount, IntakeDep, SessionDep
+from api.deps import CurrentAccount, SessionDep
 from api.errors import data_errors, field_error
 from api.limits import enforce_emit_rate
 from api.routes.pages import Cursor, PageSize, attempts_page
@@ -70,7 +70,6 @@ async def emit_event(
     body: EventCreate,
     response: Response,
     session: SessionDep,
-    intake: IntakeDep,
     account: CurrentAccount,
     starter: StarterDep,
     idempotency_key_header: IdempotencyKeyHeader = None,
@@ -94,7 +93,7 @@ async def emit_event(
             "idempotency_key.conflict",
         )
 
-    created = await intake.create_event(
+    created = await starter.intake.create_event(
         account_id=account.id, event_type=body.type, data=body.data, idempotency_key=key
     )
     if created is not None:
