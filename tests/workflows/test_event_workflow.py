@@ -114,10 +114,11 @@ async def test_retry_after_on_503_and_429_is_honoured(stack: Stack, receiver: Re
     assert 0.9 <= third - second < 3.0
     attempts = (await stack.api.get(f"/v1/events/{event['id']}/attempts", headers=auth)).json()
     for attempt in attempts["data"]:
-        # Each attempt records when Temporal scheduled it, which is when it started.
+        # Each attempt records when Temporal scheduled it, which is when it started, give
+        # or take a busy machine's dispatch; the first attempt's schedule is 2 s or more away.
         scheduled = datetime.fromisoformat(attempt["scheduled_at"])
         started = datetime.fromisoformat(attempt["started_at"])
-        assert abs((started - scheduled).total_seconds()) < 1.0, attempt
+        assert abs((started - scheduled).total_seconds()) < 1.5, attempt
 
 
 async def test_exhausted_retries_mark_the_delivery_failed(stack: Stack, receiver: Receiver) -> None:
