@@ -14,7 +14,9 @@ ENDPOINTS = 2_100
 MAX_REPEATED = ENDPOINTS // 100
 
 
-@pytest.mark.parametrize("database_url", ["sqlite", "postgresql"], indirect=True)
+# The limit is Temporal's, whatever the store: one run, on the store an account with
+# thousands of endpoints would use. Fan-outs within the limit are tested on both.
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
 async def test_event_fans_out_to_more_than_2000_endpoints(stack: Stack, receiver: Receiver) -> None:
     auth = await stack.account()
     first = await stack.endpoint(auth, receiver.url("/fan/0"), event_types=["peer.joined"])
