@@ -19,7 +19,7 @@ ANSWER_DELAY = 0.3
 RETRY_WAIT = 3.0
 # How long the store stays locked after the answer: the attempt waits this long to be stored.
 # Longer than the retry's wait, so a schedule counted from the store would come a whole wait
-# after one counted from the answer: a busy machine's dispatch, up to seconds in a full
+# after one counted from the answer: a busy machine's dispatch, near a second in a full
 # test run, stays inside that margin.
 LOCKED_AFTER_ANSWER = 4.0
 
