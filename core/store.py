@@ -183,10 +183,6 @@ def account_for_api_key_query(api_key: str) -> SelectOfScalar[Account]:
     )
 
 
-async def account_for_api_key(session: AsyncSession, *, api_key: str) -> Account | None:
-    return (await session.exec(account_for_api_key_query(api_key))).first()
-
-
 # ---------------------------------------------------------------- endpoints
 
 

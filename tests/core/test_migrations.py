@@ -182,7 +182,7 @@ async def test_rows_of_the_first_schema_survive_the_upgrade_and_serve_the_store(
     sessions = store.session_factory(engine)
     try:
         async with store.transaction(sessions) as session:
-            account = await store.account_for_api_key(session, api_key=ACCOUNT_KEY)
+            account = (await session.exec(store.account_for_api_key_query(ACCOUNT_KEY))).first()
             assert account is not None and account.id == "acct_1"
             endpoint = await store.get_endpoint(session, account_id="acct_1", endpoint_id="ep_1")
             assert endpoint is not None

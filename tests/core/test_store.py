@@ -10,18 +10,6 @@ from core.intake import EventIntake
 from tests.rows import Sessions, new_account, new_event, taken_in
 
 
-async def test_api_key_finds_its_account_and_no_other(sessions: Sessions) -> None:
-    account_id, api_key = await new_account(sessions)
-    await new_account(sessions, "Other")
-
-    async with sessions() as session:
-        found = await store.account_for_api_key(session, api_key=api_key)
-        missing = await store.account_for_api_key(session, api_key=api_key + "x")
-
-    assert found is not None and found.id == account_id
-    assert missing is None
-
-
 async def test_endpoints_are_scoped_to_their_account(sessions: Sessions) -> None:
     owner, _ = await new_account(sessions)
     other, _ = await new_account(sessions, "Other")
