@@ -178,6 +178,14 @@ def check_ports_free() -> None:
                 ) from None
 
 
+def free_port() -> int:
+    """A loopback port nothing listens on now, for a stack beside the one of ``make run``."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind((HOST, 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
 def child_environment() -> dict[str, str]:
     env = dict(os.environ)
     # The worker and the API must talk to this dev server, not to whatever Temporal

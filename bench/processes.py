@@ -8,7 +8,6 @@ environment and where the output goes differ.
 from __future__ import annotations
 
 import asyncio
-import socket
 import sys
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from pathlib import Path
@@ -23,14 +22,6 @@ HOST = devstack.HOST
 READY_TIMEOUT = 60.0
 # Nothing sets it: the bench stops its children in its own finally blocks.
 _NEVER = asyncio.Event()
-
-
-def free_port() -> int:
-    """A port nothing listens on now; the bench never uses the fixed ports of ``make run``."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind((HOST, 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 async def spawn(
@@ -98,7 +89,7 @@ def receiver_command(port: int) -> list[str]:
 
 async def start_receiver(log: Path) -> tuple[devstack.Child, str]:
     """The verifying receiver in a process of its own; returns it and its base URL."""
-    port = free_port()
+    port = devstack.free_port()
     env = devstack.child_environment()
     child = await spawn("the receiver", receiver_command(port), env=env, log=log)
     url = f"http://{HOST}:{port}"

@@ -22,7 +22,6 @@ from temporalio.client import Client
 import devstack
 from bench.processes import (
     HOST,
-    free_port,
     spawn,
     wait_for_http,
     wait_for_temporal,
@@ -98,8 +97,8 @@ def service_environment(
 def metrics_ports() -> dict[str, str]:
     """Free metrics ports for one worker process, so several never contend for one."""
     return {
-        "WEBHOOKS_WORKER_METRICS_PORT": str(free_port()),
-        "WEBHOOKS_TEMPORAL_METRICS_PORT": str(free_port()),
+        "WEBHOOKS_WORKER_METRICS_PORT": str(devstack.free_port()),
+        "WEBHOOKS_TEMPORAL_METRICS_PORT": str(devstack.free_port()),
     }
 
 
@@ -113,7 +112,7 @@ async def start_temporal(workdir: Path, name: str) -> Temporal:
     attempts_left = TEMPORAL_START_ATTEMPTS
     while True:
         attempts_left -= 1
-        port, ui_port = free_port(), free_port()
+        port, ui_port = devstack.free_port(), devstack.free_port()
         command = devstack.temporal_command(
             devstack.temporal_binary(), db_path=workdir / f"{name}.db", port=port, ui_port=ui_port
         )
@@ -172,7 +171,7 @@ async def start_pipeline(
                     log=workdir / f"worker-{number + 1}.log",
                 )
             )
-        port = free_port()
+        port = devstack.free_port()
         api_log = workdir / "api.log"
         stack.api = await spawn("the API", devstack.api_command(port), env=env, log=api_log)
         stack.api_url = f"http://{HOST}:{port}"

@@ -19,7 +19,8 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from core.retry import load_retry_policies
-from tests.chaos.harness import free_port, wait_until
+from devstack import free_port
+from tests.chaos.harness import wait_until
 from tests.conftest import make_settings
 from tests.proxies import TCPProxy
 from worker import build_worker, run_until_stopped, warn_of_a_small_cache

@@ -12,8 +12,8 @@ from temporalio.testing import WorkflowEnvironment
 
 from api.main import create_app
 from core import store
+from devstack import free_port
 from tests.conftest import Stack, make_settings
-from tests.observability.scraping import free_port
 
 
 @asynccontextmanager

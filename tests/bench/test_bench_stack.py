@@ -11,7 +11,8 @@ from temporalio.client import Client
 
 import devstack
 from bench import stack
-from bench.processes import HOST, free_port
+from bench.processes import HOST
+from devstack import free_port
 
 
 async def test_a_dev_server_whose_port_was_taken_starts_again_on_free_ports(
@@ -24,7 +25,7 @@ async def test_a_dev_server_whose_port_was_taken_starts_again_on_free_ports(
         # The first port asked for is the one just taken, as if another process had been
         # quicker; every later one is really free.
         chosen = iter([taken])
-        monkeypatch.setattr(stack, "free_port", lambda: next(chosen, None) or free_port())
+        monkeypatch.setattr(devstack, "free_port", lambda: next(chosen, None) or free_port())
 
         temporal = await stack.start_temporal(tmp_path, "temporal")
         try:

@@ -22,6 +22,7 @@ import httpx
 
 from devstack import (
     api_command,
+    free_port,
     migrate_command,
     temporal_binary,
     temporal_command,
@@ -33,12 +34,6 @@ from tests.receiver import Receiver
 
 PROJECT = Path(__file__).resolve().parents[2]
 POLICIES = Path(__file__).parent / "retry_policies.toml"
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 async def wait_until(condition: Any, *, timeout: float, what: str, interval: float = 0.2) -> None:

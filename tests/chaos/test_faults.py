@@ -17,6 +17,7 @@ import pytest
 from temporalio.client import Client
 
 from core.contracts import event_workflow_id
+from devstack import free_port
 from tests.chaos.harness import (
     PostgresServer,
     Service,
@@ -25,7 +26,6 @@ from tests.chaos.harness import (
     Tenant,
     all_delivered,
     api_service,
-    free_port,
 )
 from tests.receiver import Answer, Receiver
 

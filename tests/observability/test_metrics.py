@@ -20,9 +20,10 @@ from temporalio.client import Client, WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
 from core.contracts import EventWorkflowResult, event_workflow_id
+from devstack import free_port
 from tests.conftest import ADMIN_TOKEN, make_settings, running_stack
 from tests.events import example
-from tests.observability.scraping import Scrape, free_port, parse, scrape
+from tests.observability.scraping import Scrape, parse, scrape
 from tests.receiver import Answer, Receiver
 from worker import serve_metrics, temporal_runtime
 
