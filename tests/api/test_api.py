@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import socket
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -21,6 +20,7 @@ from core import store
 from core.catalog import EVENT_TYPE_NAMES
 from core.intake import EventIntake
 from core.models import ApiKey, Endpoint
+from devstack import free_port
 from tests.conftest import ADMIN_TOKEN, Stack, make_settings
 from tests.events import example
 from tests.receiver import Answer, Receiver
@@ -347,17 +347,11 @@ async def test_concurrent_emits_with_one_idempotency_key_make_one_event(stack: S
     assert len((await stack.api.get("/v1/events", headers=auth)).json()["data"]) == 1
 
 
-def _closed_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 async def test_emit_while_temporal_is_unreachable_gets_503_and_accepts_nothing(
     store_url: str,
 ) -> None:
     settings = make_settings(store_url, temporal_rpc_timeout_seconds=2.0)
-    unreachable = await Client.connect(f"127.0.0.1:{_closed_port()}", lazy=True)
+    unreachable = await Client.connect(f"127.0.0.1:{free_port()}", lazy=True)
     app = create_app(settings, temporal=unreachable)
     async with (
         app.router.lifespan_context(app),

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import json
-import socket
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
+from devstack import free_port
 from tests.cli.conftest import Operator, failed_cleanly, sections, shown, succeeded
 from tests.events import example
 from tests.receiver import Answer, Receiver
@@ -255,9 +255,7 @@ async def test_an_unknown_event_is_reported_with_the_api_code_and_detail(
 
 
 async def test_an_unreachable_api_exits_non_zero_suggesting_make_run(operator: Operator) -> None:
-    with socket.socket() as closed:
-        closed.bind(("127.0.0.1", 0))
-        url = f"http://127.0.0.1:{closed.getsockname()[1]}"
+    url = f"http://127.0.0.1:{free_port()}"
     result = await operator.run("--api-url", url, "events", "list")
 
     line = failed_cleanly(result)

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import socket
-
 from temporalio.testing import WorkflowEnvironment
 
+from devstack import free_port
 from tests.cli.conftest import Operator, failed_cleanly, succeeded
 
 
@@ -28,9 +27,7 @@ async def test_temporal_setup_finds_nothing_missing_on_the_test_server(
 async def test_temporal_setup_reports_an_unreachable_server(
     temporal_env: WorkflowEnvironment,
 ) -> None:
-    with socket.socket() as closed:
-        closed.bind(("127.0.0.1", 0))
-        address = f"127.0.0.1:{closed.getsockname()[1]}"
+    address = f"127.0.0.1:{free_port()}"
     operator = Operator(api_url="http://127.0.0.1:1", api_key="unused", temporal=temporal_env)
 
     result = await operator.run("temporal", "setup", TEMPORAL_ADDRESS=address)
