@@ -8,6 +8,7 @@ import json
 import logging
 import os
 import shlex
+import shutil
 import signal
 import sys
 from collections.abc import Coroutine
@@ -129,7 +130,7 @@ def main() -> None:
     if not records_docs(arguments):
         logger.info("results in %s, the report in %s", out, out.with_suffix(".md"))
         return
-    write_report(results, DOCS / "benchmarks.json")
+    write_report(results, DOCS / "benchmarks.json", chart_drawn=out.with_suffix(".png"))
     logger.info("results in %s; docs/benchmarks.md and docs/benchmarks.png written", out)
 
 
@@ -138,12 +139,20 @@ def records_docs(arguments: argparse.Namespace) -> bool:
     return not (arguments.no_docs or arguments.quick or arguments.pipeline_only)
 
 
-def write_report(results: dict[str, Any], json_path: Path) -> None:
-    """The results as JSON, with the Markdown report and the chart beside them."""
+def write_report(
+    results: dict[str, Any], json_path: Path, *, chart_drawn: Path | None = None
+) -> None:
+    """The results as JSON, with the Markdown report and the chart beside them.
+
+    ``chart_drawn`` is the same results' chart already drawn elsewhere: copying it saves
+    drawing it twice."""
     json_path.parent.mkdir(parents=True, exist_ok=True)
     json_path.write_text(json.dumps(results, indent=1))
     chart = json_path.with_suffix(".png")
-    write_chart(results, chart)
+    if chart_drawn is None:
+        write_chart(results, chart)
+    else:
+        shutil.copyfile(chart_drawn, chart)
     json_path.with_suffix(".md").write_text(
         render_markdown(results, json_name=json_path.name, chart=chart.name)
     )

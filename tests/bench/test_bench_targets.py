@@ -122,6 +122,17 @@ def test_the_report_sits_beside_its_results_and_links_them(tmp_path: Path) -> No
     assert "](run.png)" in report
 
 
+def test_a_second_report_of_the_same_run_copies_its_chart(tmp_path: Path) -> None:
+    drawn = tmp_path / "latest.png"
+    drawn.write_bytes(b"\x89PNG the chart drawn for the first report")
+    docs = tmp_path / "docs"
+
+    write_report(sample_results(), docs / "benchmarks.json", chart_drawn=drawn)
+
+    assert (docs / "benchmarks.png").read_bytes() == drawn.read_bytes()
+    assert "([benchmarks.json](benchmarks.json))" in (docs / "benchmarks.md").read_text()
+
+
 @pytest.mark.parametrize(
     ("arguments", "recorded"),
     [
