@@ -66,9 +66,9 @@ class EndpointActivities:
         """The endpoints the event goes to, each with its resolved retry policy.
 
         Normally the account's enabled endpoints subscribed to the type; for a resend or a
-        test, exactly the endpoints named. Records a pending delivery per endpoint before it
-        answers, so the event's page lists every endpoint it is going to from the moment
-        the lookup is done.
+        test, exactly the endpoints named. Records a pending delivery per endpoint, and the
+        event as resolved, before it answers, so the event's page lists every endpoint it is
+        going to from the moment the lookup is done.
         """
         # Read on a thread, in one call: on a busy event loop, a read made statement by
         # statement waits for the loop between statements. The deliveries are then written
@@ -98,9 +98,6 @@ class EndpointActivities:
                 policies={s.endpoint_id: s.retry.policy for s in subscribers},
                 skipped=found.skipped,
                 restart=request.endpoint_ids is not None,
-                # The API could not record the start (its store was down); this workflow
-                # is the proof that the event was accepted.
-                mark_started=not event.workflow_started,
             )
         )
         if (

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 from collections import Counter
-from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -98,11 +97,19 @@ def state(status: str) -> Text:
     return Text(status, style=_STATE_STYLES.get(status, ""))
 
 
-def delivery_summary(deliveries: Iterable[Json]) -> Text:
+def no_deliveries(event: Json) -> Text:
+    """Why an event has no deliveries: it went to no endpoint, or its workflow has not yet
+    found the endpoints it goes to."""
+    if event.get("endpoints_resolved", True):
+        return Text("no endpoint subscribed", style="dim")
+    return Text("waiting for a worker", style="dim")
+
+
+def delivery_summary(event: Json) -> Text:
     """Per-state counts, e.g. ``2 delivered, 1 failed``."""
-    counts = Counter(str(delivery.get("status")) for delivery in deliveries)
+    counts = Counter(str(delivery.get("status")) for delivery in event.get("deliveries", []))
     if not counts:
-        return Text("no deliveries yet", style="dim")
+        return no_deliveries(event)
     order = [*DELIVERY_STATES, *sorted(set(counts) - set(DELIVERY_STATES))]
     summary = Text()
     for name in order:
@@ -159,7 +166,7 @@ def events_table(events: list[Json]) -> Table:
             Text(event["id"]),
             Text(event["type"]),
             when(event.get("created_at")),
-            delivery_summary(event.get("deliveries", [])),
+            delivery_summary(event),
         )
     return table
 
@@ -242,7 +249,7 @@ def event_view(event: Json, attempts: list[Json]) -> RenderableType:
     if deliveries:
         parts.append(deliveries_table(deliveries))
     else:
-        parts.append(Text("No deliveries recorded yet.", style="dim"))
+        parts.append(no_deliveries(event))
     parts.append(Text())
     if attempts:
         parts.append(attempts_table(attempts))

@@ -68,8 +68,6 @@ class DeliveriesWrite:
     """Endpoint id -> why nothing is sent to it: recorded, so nothing is silently dropped."""
     restart: bool = False
     """Existing deliveries go back to pending under the given policy: a resend."""
-    mark_started: bool = False
-    """The API could not record that the event's workflow started; the lookup does."""
 
 
 @dataclass(frozen=True)
@@ -124,10 +122,12 @@ _DISABLE = (
 )
 
 
-_MARK_STARTED = (
+# The lookup is also the proof that the event's workflow started, should the API have
+# failed to record it. Later lookups (resends, tests) find the event resolved and write nothing.
+_RESOLVED = (
     update(Event)
-    .where(col(Event.id) == bindparam("b_event_id"), col(Event.workflow_started).is_(False))
-    .values(workflow_started=True)
+    .where(col(Event.id) == bindparam("b_event_id"), col(Event.endpoints_resolved).is_(False))
+    .values(endpoints_resolved=True, workflow_started=True)
 )
 _RESTART_DELIVERY = (
     update(Delivery)
@@ -234,8 +234,7 @@ class DeliveryWriter:
     @staticmethod
     def _add(connection: Connection, write: DeliveriesWrite) -> tuple[None, None]:
         now = utc_now()
-        if write.mark_started:
-            connection.execute(_MARK_STARTED, {"b_event_id": write.event_id})
+        connection.execute(_RESOLVED, {"b_event_id": write.event_id})
         rows = [
             _delivery_row(write, endpoint_id, status=DeliveryStatus.SKIPPED, error=why[:1000])
             for endpoint_id, why in write.skipped.items()

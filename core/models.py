@@ -7,7 +7,15 @@ from typing import Annotated, Any, Self
 
 from pydantic import AfterValidator, AnyHttpUrl, BaseModel, ConfigDict
 from pydantic import Field as PydanticField
-from sqlalchemy import JSON, Column, DateTime, Index, TypeDecorator, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    Column,
+    DateTime,
+    Index,
+    TypeDecorator,
+    UniqueConstraint,
+    false,
+)
 from sqlalchemy.engine import Dialect
 from sqlmodel import Field, SQLModel
 
@@ -105,6 +113,8 @@ class Event(SQLModel, table=True):
     data: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
     idempotency_key: str | None = Field(default=None, max_length=255)
     workflow_started: bool = False
+    endpoints_resolved: bool = Field(default=False, sa_column_kwargs={"server_default": false()})
+    """Set by the event's workflow once it has recorded a delivery per endpoint it goes to."""
     created_at: datetime = _created_column()
 
 
@@ -275,6 +285,10 @@ class EventPublic(SQLModel):
     workflow_id: str
     workflow_url: str
     created_at: datetime
+    endpoints_resolved: bool = Field(
+        description="Whether the event's workflow has found the endpoints it goes to. Until "
+        "then `deliveries` is empty: the event is accepted and waits for a worker."
+    )
     deliveries: list[DeliveryPublic]
 
 

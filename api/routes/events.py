@@ -51,6 +51,7 @@ def _public(event: Event, deliveries: list[Delivery], starter: WorkflowStarter) 
         workflow_id=workflow_id,
         workflow_url=starter.workflow_url(workflow_id),
         created_at=event.created_at,
+        endpoints_resolved=event.endpoints_resolved,
         deliveries=[DeliveryPublic.model_validate(d, from_attributes=True) for d in deliveries],
     )
 

@@ -61,7 +61,11 @@ function eventRow(event) {
           ),
         ),
       )
-    : h("span", { class: "muted" }, "No endpoint subscribed");
+    : h(
+        "span",
+        { class: "muted" },
+        event.endpoints_resolved ? "No endpoint subscribed" : "Waiting for a worker",
+      );
   return h(
     "tr",
     { "data-event-id": event.id },

@@ -165,7 +165,9 @@ function attemptRow(attempt) {
 function render() {
   const event = state.event;
   renderHead(event);
-  byId("deliveries-empty").hidden = event.deliveries.length > 0;
+  const empty = event.deliveries.length === 0;
+  byId("deliveries-empty").hidden = !empty || !event.endpoints_resolved;
+  byId("deliveries-unresolved").hidden = !empty || event.endpoints_resolved;
   fill(byId("delivery-list"), event.deliveries.map(deliveryItem));
   byId("attempts-empty").hidden = state.attempts.length > 0;
   byId("attempts-table").hidden = state.attempts.length === 0;

@@ -293,7 +293,6 @@ async def test_deliveries_are_recorded_once_however_often_the_lookup_runs(
         account_id=account_id,
         policies={"ep_1": "fast", "ep_2": "slow"},
         skipped={"ep_off": "the endpoint was disabled: paused"},
-        mark_started=True,
     )
 
     await writer.add_deliveries(lookup)
@@ -313,7 +312,7 @@ async def test_deliveries_are_recorded_once_however_often_the_lookup_runs(
         "ep_2": ("pending", "slow", 0, None),
         "ep_off": ("skipped", "", 0, "the endpoint was disabled: paused"),
     }
-    assert shown is not None and shown.workflow_started
+    assert shown is not None and (shown.workflow_started, shown.endpoints_resolved) == (True, True)
 
 
 async def test_a_resend_puts_its_deliveries_back_to_pending(

@@ -177,6 +177,12 @@ async def test_rows_of_the_first_schema_survive_the_upgrade_and_serve_the_store(
         ).all(),
     )
     assert [tuple(row) for row in added] == [(None, None, None)]
+    # An event stored before its endpoints were recorded as found had them found as it went.
+    resolved = await on_store(
+        database_url,
+        lambda connection: connection.execute(text("SELECT endpoints_resolved FROM event")).all(),
+    )
+    assert [tuple(row) for row in resolved] == [(True,)]
     engine = store.create_engine(database_url)
     writer_engine = store.create_sync_engine(database_url)
     sessions = store.session_factory(engine)

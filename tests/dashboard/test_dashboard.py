@@ -11,6 +11,7 @@ from playwright.async_api import Locator, Page, expect
 from tests.dashboard.server import Dashboard
 from tests.events import example
 from tests.receiver import Receiver
+from tests.rows import new_account, new_event
 
 pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 
@@ -326,6 +327,34 @@ async def test_deliveries_are_filtered_and_paged(
 
     await page.get_by_role("button", name="Clear filters").click()
     await expect(rows).to_have_count(25)
+
+
+async def test_an_event_waiting_for_a_worker_is_not_shown_as_going_nowhere(
+    page: Page, dashboard: Dashboard
+) -> None:
+    account_id, key = await new_account(dashboard.stack.sessions)
+    # Accepted, with no worker to take its workflow: stored as an emit stores it.
+    waiting = await new_event(
+        dashboard.stack.sessions, account_id, kind="room.closed", data=example("room.closed")
+    )
+    nowhere = await dashboard.stack.emit(bearer(key), "peer.left", example("peer.left"))
+    await dashboard.stack.settled(nowhere["id"])
+    await sign_in(page, dashboard, key)
+
+    await page.goto(f"{dashboard.url}/deliveries")
+    await expect(page.locator(f'tr[data-event-id="{waiting.id}"]')).to_contain_text(
+        "Waiting for a worker"
+    )
+    await expect(page.locator(f'tr[data-event-id="{nowhere["id"]}"]')).to_contain_text(
+        "No endpoint subscribed"
+    )
+
+    await page.goto(f"{dashboard.url}/deliveries/{waiting.id}")
+    await expect(page.get_by_text("waiting for a worker to find the endpoints")).to_be_visible()
+    await expect(page.get_by_text("No endpoint was subscribed")).to_be_hidden()
+    await page.goto(f"{dashboard.url}/deliveries/{nowhere['id']}")
+    await expect(page.get_by_text("No endpoint was subscribed")).to_be_visible()
+    await expect(page.get_by_text("waiting for a worker to find the endpoints")).to_be_hidden()
 
 
 # ---------------------------------------------------------------- accessibility
