@@ -11,13 +11,13 @@ from urllib.parse import quote
 from fastapi import Depends
 from sqlalchemy.exc import DBAPIError
 from sqlmodel.ext.asyncio.session import AsyncSession
-from temporalio.client import Client, WorkflowHandle
+from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
 from temporalio.common import (
     WorkflowIDConflictPolicy,
     WorkflowIDReusePolicy,
 )
 from temporalio.exceptions import WorkflowAlreadyStartedError
-from temporalio.service import RPCError
+from temporalio.service import RPCError, RPCStatusCode
 
 from api.deps import IntakeDep, SettingsDep, TemporalDep
 from api.errors import TemporalUnavailableError
@@ -39,6 +39,12 @@ from workflows.event import EventWorkflow
 from workflows.recover import RecoverWorkflow
 
 logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Resend:
+    handle: WorkflowHandle[EventWorkflow, EventWorkflowResult]
+    already_running: bool
 
 
 @dataclass(frozen=True)
@@ -98,19 +104,37 @@ class WorkflowStarter:
             endpoint_count=endpoint_count,
         )
 
-    async def resend(
-        self, session: AsyncSession, event: Event, endpoint_id: str
-    ) -> WorkflowHandle[EventWorkflow, EventWorkflowResult]:
-        """Deliver the event to one endpoint again; a resend already running is reused."""
+    async def resend(self, session: AsyncSession, event: Event, endpoint_id: str) -> Resend:
+        """Deliver the event to one endpoint again. A resend already running is reused, not
+        doubled, and said to be: it goes on with its own schedule and sends nothing now."""
         await _release(session)
+        workflow_id = resend_workflow_id(event.id, endpoint_id)
+        if await self._running(workflow_id):
+            return Resend(
+                self.temporal.get_workflow_handle_for(EventWorkflow.run, workflow_id),
+                already_running=True,
+            )
         options: dict[str, Any] = {
-            "id": resend_workflow_id(event.id, endpoint_id),
+            "id": workflow_id,
             "id_reuse_policy": WorkflowIDReusePolicy.ALLOW_DUPLICATE,
+            # Two requests at once: the second finds the first's run.
             "id_conflict_policy": WorkflowIDConflictPolicy.USE_EXISTING,
         }
-        return await self._start(
+        handle = await self._start(
             event, options, endpoint_ids=[endpoint_id], single_attempt=False, endpoint_count=1
         )
+        return Resend(handle, already_running=False)
+
+    async def _running(self, workflow_id: str) -> bool:
+        try:
+            described = await self.temporal.get_workflow_handle(workflow_id).describe(
+                rpc_timeout=timedelta(seconds=self.settings.temporal_rpc_timeout_seconds)
+            )
+        except RPCError as error:
+            if error.status == RPCStatusCode.NOT_FOUND:
+                return False
+            raise TemporalUnavailableError(str(error) or type(error).__name__) from error
+        return described.status == WorkflowExecutionStatus.RUNNING
 
     async def recover(
         self, session: AsyncSession, endpoint: Endpoint, since: datetime

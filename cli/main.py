@@ -189,6 +189,11 @@ def resend(
         ("workflow", accepted["workflow_id"]),
         ("workflow url", accepted["workflow_url"]),
     )
+    if accepted.get("already_running"):
+        output.note(
+            "A resend to this endpoint was already under way: it keeps its schedule, "
+            "and nothing more was sent now."
+        )
 
 
 # ---------------------------------------------------------------- events

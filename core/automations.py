@@ -12,7 +12,11 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from core.catalog import OPERATIONAL_EVENT_TYPE_NAMES, SUBSCRIBABLE_EVENT_TYPE_NAMES
+from core.catalog import (
+    OPERATIONAL_EVENT_TYPE_NAMES,
+    SUBSCRIBABLE_EVENT_TYPE_NAMES,
+    TEST_EVENT_TYPE,
+)
 from core.config_files import load_toml_model
 from core.contracts import AutomationRule, Trigger
 
@@ -63,9 +67,10 @@ class Automations(BaseModel):
     def for_event_type(self, event_type: str) -> list[AutomationRule]:
         """The rules that may fire for an event of this type, as the workflow receives them.
 
-        Operational events start nothing, so that a rule can never feed itself.
+        Operational events start nothing, so that a rule can never feed itself; nor do test
+        events, a customer's check of an endpoint rather than an event of theirs.
         """
-        if event_type in OPERATIONAL_EVENT_TYPE_NAMES:
+        if event_type in OPERATIONAL_EVENT_TYPE_NAMES or event_type == TEST_EVENT_TYPE:
             return []
         return [
             AutomationRule(

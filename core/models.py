@@ -312,6 +312,10 @@ class ResendAccepted(SQLModel):
     endpoint_id: str
     workflow_id: str
     workflow_url: str
+    already_running: bool = Field(
+        description="A resend to this endpoint was already under way: it is the one returned, "
+        "it keeps its own schedule, and nothing more is sent now."
+    )
 
 
 class TestDelivery(SQLModel):

@@ -215,10 +215,11 @@ async def resend_event(
         raise HTTPException(
             status.HTTP_409_CONFLICT, f"endpoint {endpoint.id} is disabled; enable it to resend"
         )
-    handle = await starter.resend(session, event, endpoint.id)
+    resend = await starter.resend(session, event, endpoint.id)
     return ResendAccepted(
         event_id=event.id,
         endpoint_id=endpoint.id,
-        workflow_id=handle.id,
-        workflow_url=starter.workflow_url(handle.id),
+        workflow_id=resend.handle.id,
+        workflow_url=starter.workflow_url(resend.handle.id),
+        already_running=resend.already_running,
     )

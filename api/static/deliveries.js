@@ -172,8 +172,13 @@ function keepFiltersInAddress() {
 function fillFilterOptions(catalog, endpoints) {
   const params = new URLSearchParams(location.search);
   const typeSelect = form.elements.type;
-  for (const eventType of catalog) {
+  for (const eventType of catalog.data) {
     typeSelect.append(h("option", { value: eventType.name }, eventType.name));
+  }
+  for (const eventType of catalog.operational ?? []) {
+    typeSelect.append(
+      h("option", { value: eventType.name }, `${eventType.name} (about deliveries)`),
+    );
   }
   typeSelect.append(h("option", { value: TEST_EVENT_TYPE }, `${TEST_EVENT_TYPE} (test events)`));
   const endpointSelect = form.elements.endpoint_id;
@@ -199,7 +204,7 @@ async function start() {
       api("GET", "/v1/event-types"),
     ]);
     state.endpoints = new Map(endpoints.data.map((endpoint) => [endpoint.id, endpoint]));
-    fillFilterOptions(catalog.data, endpoints.data);
+    fillFilterOptions(catalog, endpoints.data);
   } catch (error) {
     byId("events-loading").hidden = true;
     say(byId("page-error"), `Could not load your endpoints: ${errorMessage(error)}`);

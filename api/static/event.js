@@ -271,10 +271,12 @@ async function resendTo(endpointId, button) {
       api("POST", `/v1/events/${segment(eventId)}/resend`, { body: { endpoint_id: endpointId } }),
     );
     state.resendNotes.set(endpointId, {
-      text: `Resend started at ${formatTime(new Date().toISOString())}.`,
+      text: accepted?.already_running
+        ? "A resend to this endpoint is already under way: it keeps its schedule, and nothing more was sent now."
+        : `Resend started at ${formatTime(new Date().toISOString())}.`,
       workflowUrl: accepted?.workflow_url ? safeHref(accepted.workflow_url) : null,
     });
-    state.resends.set(endpointId, watch);
+    if (!accepted?.already_running) state.resends.set(endpointId, watch);
   } catch (error) {
     state.resendNotes.set(endpointId, { text: `Not resent: ${errorMessage(error)}`, error: true });
   }

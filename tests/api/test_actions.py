@@ -109,7 +109,12 @@ async def test_resend_while_one_is_running_reuses_it(stack: Stack, receiver: Rec
     await stack.client.get_workflow_handle(first.json()["workflow_id"]).result()
 
     assert first.json()["workflow_id"] == second.json()["workflow_id"]
+    assert (first.json()["already_running"], second.json()["already_running"]) == (False, True)
     assert len(receiver.received("/slow")) == 2  # the original and one resend
+    again = await stack.api.post(f"/v1/events/{event['id']}/resend", json=body, headers=auth)
+    await stack.client.get_workflow_handle(again.json()["workflow_id"]).result()
+    assert again.json()["already_running"] is False
+    assert len(receiver.received("/slow")) == 3  # a resend once the last one finished
 
 
 async def test_resend_to_an_unknown_or_foreign_endpoint_is_refused(

@@ -112,6 +112,7 @@ async def test_retry_policies_are_listed_with_the_default(stack: Stack) -> None:
         "once": False,
         "quick-exponential": False,
         "steady": False,
+        "patient": False,
     }
 
 

@@ -10,7 +10,7 @@ from playwright.async_api import Locator, Page, expect
 
 from tests.dashboard.server import Dashboard
 from tests.events import example
-from tests.receiver import Receiver
+from tests.receiver import Answer, Receiver
 from tests.rows import new_account, new_event
 
 pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
@@ -328,6 +328,11 @@ async def test_deliveries_are_filtered_and_paged(
     await page.get_by_role("button", name="Clear filters").click()
     await expect(rows).to_have_count(25)
 
+    # Events about deliveries, which automations send, can be filtered like the others.
+    await page.goto(f"{dashboard.url}/deliveries?type=webhook.message.attempt.exhausted")
+    await expect(page.get_by_label("Event type")).to_have_value("webhook.message.attempt.exhausted")
+    await expect(page.get_by_text("No events match these filters.")).to_be_visible()
+
 
 async def test_an_event_waiting_for_a_worker_is_not_shown_as_going_nowhere(
     page: Page, dashboard: Dashboard
@@ -519,6 +524,27 @@ async def test_an_event_can_be_resent_to_an_endpoint(
     await receiver.wait_for("/again", 2)
     await expect(page.locator("#attempts-body tr")).to_have_count(2, timeout=20_000)
     assert receiver.received("/again")[1].headers["webhook-id"] == event["id"]
+
+
+async def test_a_resend_while_one_is_under_way_says_so_and_sends_nothing_more(
+    page: Page, dashboard: Dashboard, receiver: Receiver
+) -> None:
+    key = await dashboard.account()
+    receiver.default("/down", Answer(500))
+    await dashboard.stack.endpoint(bearer(key), receiver.url("/down"), retry_policy="patient")
+    event = await dashboard.stack.emit(bearer(key), "room.created", example("room.created"))
+    await receiver.wait_for("/down", 1)
+    await sign_in(page, dashboard, key)
+    await page.goto(f"{dashboard.url}/deliveries/{event['id']}")
+    resend = page.get_by_role("button", name="Resend")
+
+    await resend.click()
+    await expect(page.locator(".delivery")).to_contain_text("Resend started")
+    await receiver.wait_for("/down", 2)  # the resend's first attempt; its next is a minute on
+    await resend.click()
+
+    await expect(page.locator(".delivery")).to_contain_text("already under way")
+    assert len(receiver.received("/down")) == 2
 
 
 async def test_the_event_page_links_to_its_workflow_in_the_temporal_ui(
