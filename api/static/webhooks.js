@@ -195,6 +195,8 @@ async function setDisabled(endpoint, disabled) {
   const changed = await api("PATCH", `/v1/endpoints/${segment(endpoint.id)}`, {
     body: { disabled },
   });
+  // A test made before the change speaks of the endpoint as it was.
+  state.testResults.delete(endpoint.id);
   replaceCard(remember(changed), { focus: ".actions button:nth-child(2)" });
 }
 

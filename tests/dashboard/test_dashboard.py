@@ -232,8 +232,12 @@ async def test_an_endpoint_can_be_edited_disabled_and_enabled(
     await expect(card.locator(".disabled-reason")).to_contain_text("disabled by the account")
     assert (await endpoints(dashboard, key))[0]["disabled"] is True
 
+    await card.get_by_role("button", name="Send test event").click()
+    await expect(card.locator(".test-result")).to_contain_text("enable it to test it")
+
     await card.get_by_role("button", name="Enable").click()
     await expect(card.locator(".badge")).to_have_text("Enabled")
+    await expect(card.locator(".test-result")).to_be_empty()
     assert (await endpoints(dashboard, key))[0]["disabled"] is False
 
 
@@ -416,16 +420,18 @@ async def test_every_control_is_labelled_and_the_pages_have_landmarks(
 async def test_at_phone_width_nothing_scrolls_sideways_and_the_main_controls_are_visible(
     phone: Page, dashboard: Dashboard, receiver: Receiver
 ) -> None:
-    key = await dashboard.account()
+    account_id, key = await new_account(dashboard.stack.sessions)
     long_path = "/hooks/" + "very-long-segment-" * 8
     endpoint = await dashboard.stack.endpoint(
         bearer(key),
         receiver.url(long_path),
         event_types=["room.created", "recording.processed", "whiteboard.new_file_saved"],
-        description="A receiver with a very long URL that must wrap on a phone",
+        description="An unbroken word must wrap too: " + "x" * 50,
     )
     event = await dashboard.stack.emit(bearer(key), "room.created", example("room.created"))
     await dashboard.stack.settled(event["id"])
+    # The longest event type, in a row of the Deliveries page.
+    await new_event(dashboard.stack.sessions, account_id, kind="webhook.message.attempt.exhausted")
     await sign_in(phone, dashboard, key)
     nav = phone.get_by_role("navigation", name="Main")
 
