@@ -5,8 +5,9 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Any, Self
 
-from pydantic import AfterValidator, AnyHttpUrl, BaseModel, ConfigDict
+from pydantic import AfterValidator, AnyHttpUrl, BaseModel, BeforeValidator, ConfigDict
 from pydantic import Field as PydanticField
+from pydantic_core import PydanticCustomError
 from sqlalchemy import (
     JSON,
     Column,
@@ -179,6 +180,42 @@ def _known_event_type(name: str) -> str:
 
 EventTypeName = Annotated[str, AfterValidator(_known_event_type)]
 
+MAX_URL_LENGTH = 2048
+
+
+def _plainly_wrong_url(value: Any) -> Any:
+    """The usual mistakes in an endpoint URL, each named in the customer's words before the
+    URL parser's own, terser, messages."""
+    if not isinstance(value, str):
+        return value
+    if not value.strip():
+        raise PydanticCustomError("url_missing", "Enter the URL that should receive the events")
+    if len(value) > MAX_URL_LENGTH:
+        raise PydanticCustomError(
+            "url_too_long",
+            "A URL has at most {limit} characters; this one has {length}",
+            {"limit": MAX_URL_LENGTH, "length": len(value)},
+        )
+    scheme, separator, rest = value.partition("://")
+    if not separator:
+        raise PydanticCustomError(
+            "url_scheme_missing",
+            "Start the URL with https:// (or http://), e.g. https://{example}",
+            {"example": value.strip().lstrip("/") or "example.com/webhooks"},
+        )
+    if scheme.lower() not in ("http", "https"):
+        raise PydanticCustomError(
+            "url_scheme", "Use an https:// or http:// URL, not {scheme}://", {"scheme": scheme}
+        )
+    if any(character.isspace() for character in rest):
+        raise PydanticCustomError(
+            "url_space", "A URL has no spaces: remove them (in a path, write %20)"
+        )
+    return value
+
+
+EndpointUrl = Annotated[AnyHttpUrl, BeforeValidator(_plainly_wrong_url)]
+
 
 class _Strict(SQLModel):
     model_config = ConfigDict(extra="forbid")  # type: ignore[assignment]
@@ -196,7 +233,7 @@ class AccountCreated(SQLModel):
 
 
 class EndpointCreate(_Strict):
-    url: AnyHttpUrl = Field(max_length=2048)
+    url: EndpointUrl = Field(max_length=MAX_URL_LENGTH)
     event_types: list[EventTypeName] = Field(
         default_factory=list, description="Event types to receive; empty means every type."
     )
@@ -207,7 +244,7 @@ class EndpointCreate(_Strict):
 
 
 class EndpointUpdate(_Strict):
-    url: AnyHttpUrl | None = Field(default=None, max_length=2048)
+    url: EndpointUrl | None = Field(default=None, max_length=MAX_URL_LENGTH)
     event_types: list[EventTypeName] | None = None
     description: str | None = Field(default=None, max_length=1000)
     retry_policy: str | None = None

@@ -176,6 +176,37 @@ async def test_endpoint_with_unknown_event_type_bad_url_or_unknown_policy_gets_4
     assert (await stack.api.get("/v1/endpoints", headers=auth)).json()["count"] == 0
 
 
+@pytest.mark.parametrize(
+    ("url", "said"),
+    [
+        ("", "Enter the URL that should receive the events"),
+        (
+            "example.com/hook",
+            "Start the URL with https:// (or http://), e.g. https://example.com/hook",
+        ),
+        ("ftp://example.com/x", "Use an https:// or http:// URL, not ftp://"),
+        ("https://exa mple.com/x", "A URL has no spaces: remove them (in a path, write %20)"),
+        (
+            "https://example.com/" + "a" * 2030,
+            "A URL has at most 2048 characters; this one has 2050",
+        ),
+    ],
+)
+async def test_a_mistyped_endpoint_url_is_explained_in_plain_words(
+    stack: Stack, url: str, said: str
+) -> None:
+    auth = await stack.account()
+    created = await stack.api.post("/v1/endpoints", json={"url": url}, headers=auth)
+    endpoint = await stack.endpoint(auth, "https://example.com/ok")
+    changed = await stack.api.patch(
+        f"/v1/endpoints/{endpoint['id']}", json={"url": url}, headers=auth
+    )
+
+    for refused in (created, changed):
+        assert refused.status_code == 422
+        assert [(e["loc"], e["msg"]) for e in refused.json()["detail"]] == [(["body", "url"], said)]
+
+
 async def test_endpoint_can_be_listed_changed_disabled_enabled_and_deleted(stack: Stack) -> None:
     auth = await stack.account()
     created = await stack.endpoint(auth, "https://example.com/a", event_types=["peer.joined"])
