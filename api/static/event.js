@@ -79,8 +79,12 @@ function deliveryItem(delivery) {
     note?.workflowUrl ? [" ", workflowLink(note.workflowUrl, "View its workflow")] : null,
   );
   let resend;
-  if (state.endpointsKnown && !state.endpoints.has(delivery.endpoint_id)) {
+  const endpoint = state.endpoints.get(delivery.endpoint_id);
+  if (state.endpointsKnown && !endpoint) {
     resend = h("span", { class: "muted" }, "Endpoint deleted");
+  } else if (endpoint?.disabled) {
+    // The API refuses a resend to a disabled endpoint; say so before the click.
+    resend = h("span", { class: "muted" }, "Endpoint disabled");
   } else {
     resend = h(
       "button",
@@ -119,7 +123,8 @@ function deliveryItem(delivery) {
       delivery.status === "delivering" && delivery.next_attempt_at
         ? fact("Next attempt", timeElement(delivery.next_attempt_at))
         : null,
-      fact("Retry policy", delivery.retry_policy),
+      // A skipped delivery ran under no policy.
+      delivery.retry_policy ? fact("Retry policy", delivery.retry_policy) : null,
     ),
     delivery.last_error ? h("p", { class: "delivery-error" }, delivery.last_error) : null,
     noteBox,

@@ -532,6 +532,28 @@ async def test_an_event_can_be_resent_to_an_endpoint(
     assert receiver.received("/again")[1].headers["webhook-id"] == event["id"]
 
 
+async def test_a_delivery_skipped_for_a_disabled_endpoint_offers_no_resend(
+    page: Page, dashboard: Dashboard, receiver: Receiver
+) -> None:
+    key = await dashboard.account()
+    endpoint = await dashboard.stack.endpoint(bearer(key), receiver.url("/paused"))
+    paused = await dashboard.stack.api.patch(
+        f"/v1/endpoints/{endpoint['id']}", json={"disabled": True}, headers=bearer(key)
+    )
+    assert paused.status_code == 200, paused.text
+    event = await dashboard.stack.emit(bearer(key), "room.created", example("room.created"))
+    await dashboard.stack.settled(event["id"])
+    await sign_in(page, dashboard, key)
+
+    await page.goto(f"{dashboard.url}/deliveries/{event['id']}")
+
+    delivery = page.locator(".delivery")
+    await expect(delivery.locator(".badge")).to_have_text("Skipped (endpoint disabled)")
+    await expect(delivery).to_contain_text("Endpoint disabled")
+    await expect(delivery.get_by_role("button", name="Resend")).to_have_count(0)
+    await expect(delivery.get_by_text("Retry policy")).to_have_count(0)
+
+
 async def test_a_resend_while_one_is_under_way_says_so_and_sends_nothing_more(
     page: Page, dashboard: Dashboard, receiver: Receiver
 ) -> None:
