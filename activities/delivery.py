@@ -11,6 +11,7 @@ import asyncio
 import json
 import logging
 import random
+import socket
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -362,4 +363,20 @@ def _remaining(until: datetime) -> timedelta:
 def _describe(error: BaseException) -> str:
     if isinstance(error, TimeoutError | httpx.TimeoutException):
         return f"timed out: {type(error).__name__}"
+    if isinstance(error, httpx.ConnectError):
+        # httpx says "All connection attempts failed" whatever the reason: the socket's own
+        # error, at the end of the chain, tells the customer what to fix.
+        cause = _root_cause(error)
+        if isinstance(cause, ConnectionRefusedError):
+            return "ConnectError: connection refused: nothing accepts connections at that port"
+        if isinstance(cause, socket.gaierror):
+            return f"ConnectError: the host name could not be resolved ({cause.strerror})"
     return f"{type(error).__name__}: {error}"[:1000]
+
+
+def _root_cause(error: BaseException) -> BaseException:
+    seen = {id(error)}
+    while (cause := error.__cause__ or error.__context__) is not None and id(cause) not in seen:
+        seen.add(id(cause))
+        error = cause
+    return error
