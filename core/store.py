@@ -438,7 +438,10 @@ async def deliveries_of(
     by_event: dict[str, list[Delivery]] = {event_id: [] for event_id in event_ids}
     if event_ids:
         statement = (
-            select(Delivery).where(col(Delivery.event_id).in_(event_ids)).order_by(col(Delivery.id))
+            select(Delivery)
+            .where(col(Delivery.event_id).in_(event_ids))
+            # In the order the endpoints were made (to the millisecond), the same for every event.
+            .order_by(col(Delivery.endpoint_id))
         )
         for delivery in (await session.exec(statement)).all():
             by_event[delivery.event_id].append(delivery)

@@ -5,9 +5,12 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime, timedelta
 
+from sqlalchemy import Engine
+
 from core import store
+from core.delivery_writer import DeliveriesWrite, DeliveryWriter
 from core.intake import EventIntake
-from tests.rows import Sessions, new_account, new_event, taken_in
+from tests.rows import Sessions, new_account, new_endpoint, new_event, taken_in
 
 
 async def test_endpoints_are_scoped_to_their_account(sessions: Sessions) -> None:
@@ -155,3 +158,28 @@ async def test_a_read_leaves_the_store_to_writers(sessions: Sessions) -> None:
             await new_event(sessions, account_id)
         still = await store.list_endpoints(reading, account_id=account_id)
     assert before == still == []
+
+
+async def test_every_event_lists_its_deliveries_in_the_same_endpoint_order(
+    sessions: Sessions, writer_engine: Engine
+) -> None:
+    account_id, _ = await new_account(sessions)
+    endpoints = [(await new_endpoint(sessions, account_id)).id for _ in range(3)]
+    writer = DeliveryWriter(writer_engine)
+    events = [await new_event(sessions, account_id) for _ in range(2)]
+    for event, order in zip(events, (endpoints, endpoints[::-1]), strict=True):
+        await writer.add_deliveries(
+            DeliveriesWrite(
+                event_id=event.id,
+                account_id=account_id,
+                policies=dict.fromkeys(order, "fast"),
+                skipped={},
+            )
+        )
+
+    async with store.read_transaction(sessions) as session:
+        listed = await store.deliveries_of(session, event_ids=[event.id for event in events])
+
+    assert [[d.endpoint_id for d in listed[event.id]] for event in events] == [
+        sorted(endpoints)
+    ] * 2
