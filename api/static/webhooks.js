@@ -222,7 +222,9 @@ async function remove(endpoint, button, errorBox) {
   });
 }
 
-function startEditing(endpoint) {
+function startEditing(shown) {
+  // The card may show the endpoint as it was before a change made in place (a rotation).
+  const endpoint = state.endpoints.find((known) => known.id === shown.id) ?? shown;
   const card = list.querySelector(`[data-endpoint-id="${CSS.escape(endpoint.id)}"]`);
   const titleId = `edit-title-${endpoint.id}`;
   const form = endpointForm({

@@ -273,6 +273,13 @@ async def test_the_secret_is_hidden_until_revealed_then_fills_the_snippets_and_c
     await expect(card.locator(".secret-value")).to_have_text(secret)
     await expect(snippets.nth(0)).to_contain_text(secret)
 
+    # The card, drawn again after an edit left unsaved, still tells of the previous secret.
+    await card.get_by_role("button", name="Edit").click()
+    await card.get_by_role("button", name="Cancel").click()
+    await expect(
+        card.get_by_text("The previous secret also signs deliveries until")
+    ).to_be_visible()
+
 
 async def test_api_data_is_shown_as_text_never_as_markup(
     page: Page, dashboard: Dashboard, receiver: Receiver
