@@ -133,11 +133,22 @@ function deliveryItem(delivery) {
 
 function responseCell(attempt) {
   const body = attempt.response_body || "";
-  const excerpt = body.length > RESPONSE_EXCERPT ? `${body.slice(0, RESPONSE_EXCERPT)}…` : body;
+  let shown = null;
+  if (body.length > RESPONSE_EXCERPT) {
+    // The whole stored body, behind a disclosure that a keyboard or a finger can open.
+    shown = h(
+      "details",
+      { class: "response-body" },
+      h("summary", {}, h("code", { class: "excerpt" }, `${body.slice(0, RESPONSE_EXCERPT)}…`)),
+      h("pre", { class: "code" }, body),
+    );
+  } else if (body) {
+    shown = h("code", { class: "excerpt" }, body);
+  }
   return [
     attempt.error ? h("p", { class: "attempt-error" }, attempt.error) : null,
-    excerpt ? h("code", { class: "excerpt", title: body }, excerpt) : null,
-    !attempt.error && !excerpt ? h("span", { class: "muted" }, "Empty") : null,
+    shown,
+    !attempt.error && !body ? h("span", { class: "muted" }, "Empty") : null,
   ];
 }
 

@@ -539,6 +539,26 @@ async def test_an_event_can_be_resent_to_an_endpoint(
     assert receiver.received("/again")[1].headers["webhook-id"] == event["id"]
 
 
+async def test_a_long_response_is_shown_whole_on_request(
+    page: Page, dashboard: Dashboard, receiver: Receiver
+) -> None:
+    key = await dashboard.account()
+    tail = "the end of a long answer"
+    receiver.default("/verbose", Answer(500, body=("<p>error</p>" * 40 + tail).encode()))
+    await dashboard.stack.endpoint(bearer(key), receiver.url("/verbose"), retry_policy="once")
+    event = await dashboard.stack.emit(bearer(key), "room.created", example("room.created"))
+    await dashboard.stack.settled(event["id"])
+    await sign_in(page, dashboard, key)
+    await page.goto(f"{dashboard.url}/deliveries/{event['id']}")
+    response = page.locator("#attempts-body .response-body")
+    await expect(response.get_by_text(tail)).to_be_hidden()
+
+    await response.locator("summary").focus()
+    await page.keyboard.press("Enter")
+
+    await expect(response.get_by_text(tail)).to_be_visible()
+
+
 async def test_a_delivery_skipped_for_a_disabled_endpoint_offers_no_resend(
     page: Page, dashboard: Dashboard, receiver: Receiver
 ) -> None:
