@@ -160,6 +160,11 @@ async function loadMore() {
     state.nextCursor = answer.next_cursor;
     state.pages += 1;
     render();
+    if (!state.nextCursor && answer.data.length) {
+      // The button is gone with the last page; the keyboard goes on from its first event.
+      const first = `tr[data-event-id="${CSS.escape(answer.data[0].id)}"] a`;
+      document.querySelector(first)?.focus();
+    }
   } catch (failure) {
     say(error, errorMessage(failure));
   }

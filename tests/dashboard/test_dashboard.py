@@ -321,6 +321,7 @@ async def test_deliveries_are_filtered_and_paged(
     await page.get_by_role("button", name="Load more").click()
     await expect(rows).to_have_count(27)
     await expect(page.get_by_role("button", name="Load more")).to_be_hidden()
+    await expect(rows.nth(25).get_by_role("link")).to_be_focused()
 
     await page.get_by_label("Event type").select_option("room.closed")
     await expect(rows).to_have_count(1)
