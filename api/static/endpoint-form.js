@@ -161,6 +161,13 @@ export function endpointForm({
     ),
   );
 
+  form.addEventListener("keydown", (event) => {
+    if (event.key === "Escape" && !event.defaultPrevented) {
+      event.preventDefault();
+      onCancel();
+    }
+  });
+
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
     clearErrors(form);

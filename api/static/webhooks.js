@@ -559,7 +559,9 @@ function setUpAdding() {
     });
   toggle.addEventListener("click", () => {
     say(byId("page-notice"), "");
-    open(panel.hidden);
+    // Open, the form keeps what was typed: its Cancel (or Esc) closes it.
+    if (panel.hidden) open(true);
+    else slot.querySelector("form")?.focusFirst();
   });
   toggle.disabled = false;
 }

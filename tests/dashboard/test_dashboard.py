@@ -174,6 +174,27 @@ async def test_an_invalid_url_is_explained_next_to_its_field(
     assert await endpoints(dashboard, key) == []
 
 
+async def test_the_add_form_keeps_what_was_typed_until_cancelled_and_esc_cancels(
+    page: Page, dashboard: Dashboard
+) -> None:
+    key = await dashboard.account()
+    await sign_in(page, dashboard, key)
+    header_button = page.locator("#add-endpoint")
+    form = page.locator("#add-panel")
+    url = form.get_by_label("Endpoint URL")
+
+    await header_button.click()
+    await url.fill("https://example.com/half-typed")
+    await header_button.click()
+
+    await expect(url).to_have_value("https://example.com/half-typed")
+    await expect(url).to_be_focused()
+    await page.keyboard.press("Escape")
+    await expect(form).to_be_hidden()
+    await expect(header_button).to_be_focused()
+    assert await endpoints(dashboard, key) == []
+
+
 async def test_deleting_an_endpoint_asks_first_cancel_keeps_it_confirm_removes_it(
     page: Page, dashboard: Dashboard, receiver: Receiver
 ) -> None:
