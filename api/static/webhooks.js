@@ -160,6 +160,8 @@ function endpointCard(endpoint) {
 
 async function runAction(button, errorBox, label, work) {
   say(errorBox, "");
+  // The page's notice told of an earlier action; this one answers on its own card.
+  say(byId("page-notice"), "");
   try {
     await busy(button, label, work);
   } catch (error) {

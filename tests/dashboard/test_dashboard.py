@@ -248,8 +248,10 @@ async def test_an_endpoint_can_be_edited_disabled_and_enabled(
     assert changed["description"] == "Attendance"
     assert changed["retry_policy"] is None
 
+    await expect(page.locator("#page-notice")).to_contain_text("Saved")
     await card.get_by_role("button", name="Disable").click()
     await expect(card.locator(".badge")).to_have_text("Disabled")
+    await expect(page.locator("#page-notice")).to_be_hidden()
     await expect(card.locator(".disabled-reason")).to_contain_text("disabled by the account")
     assert (await endpoints(dashboard, key))[0]["disabled"] is True
 
