@@ -18,6 +18,8 @@ import { signedInPage } from "./layout.js";
 const PAGE_SIZE = 25;
 const FILTERS = ["type", "status", "endpoint_id"];
 const REFRESH_MS = 3000;
+// With nothing moving, a look now and then shows the events that came since.
+const IDLE_REFRESH_MS = 10000;
 const TEST_EVENT_TYPE = "webhook.test";
 
 const state = {
@@ -104,23 +106,26 @@ function page(cursor) {
 /** Still moving: worth looking again in a moment. */
 function unsettled(events) {
   const soon = Date.now() + 15000;
-  return events.some((event) =>
-    event.deliveries.some(
-      (delivery) =>
-        delivery.status === "pending" ||
-        (delivery.status === "delivering" &&
-          delivery.next_attempt_at &&
-          new Date(delivery.next_attempt_at).getTime() <= soon),
-    ),
+  return events.some(
+    (event) =>
+      !event.endpoints_resolved ||
+      event.deliveries.some(
+        (delivery) =>
+          delivery.status === "pending" ||
+          (delivery.status === "delivering" &&
+            delivery.next_attempt_at &&
+            new Date(delivery.next_attempt_at).getTime() <= soon),
+      ),
   );
 }
 
 function scheduleRefresh() {
   clearTimeout(state.refreshTimer);
-  // Only the first page refreshes by itself, so "Load more" never loses its place.
-  if (state.pages === 1 && unsettled(state.events)) {
-    state.refreshTimer = setTimeout(() => load({ quiet: true }), REFRESH_MS);
-  }
+  // Only the first page refreshes by itself, so "Load more" never loses its place; and
+  // only while the page is in view, so a forgotten tab asks nothing.
+  if (state.pages !== 1 || document.hidden) return;
+  const delay = unsettled(state.events) ? REFRESH_MS : IDLE_REFRESH_MS;
+  state.refreshTimer = setTimeout(() => load({ quiet: true }), delay);
 }
 
 async function load({ quiet = false } = {}) {
@@ -229,6 +234,9 @@ async function start() {
   form.addEventListener("submit", (event) => event.preventDefault());
   byId("refresh").addEventListener("click", () => load());
   byId("load-more").addEventListener("click", loadMore);
+  document.addEventListener("visibilitychange", () => {
+    if (!document.hidden && state.pages === 1) load({ quiet: true });
+  });
   await load();
 }
 

@@ -196,12 +196,15 @@ function render() {
 
 function unsettled(event) {
   const soon = Date.now() + 15000;
-  return event.deliveries.some(
-    (delivery) =>
-      delivery.status === "pending" ||
-      (delivery.status === "delivering" &&
-        delivery.next_attempt_at &&
-        new Date(delivery.next_attempt_at).getTime() <= soon),
+  return (
+    !event.endpoints_resolved ||
+    event.deliveries.some(
+      (delivery) =>
+        delivery.status === "pending" ||
+        (delivery.status === "delivering" &&
+          delivery.next_attempt_at &&
+          new Date(delivery.next_attempt_at).getTime() <= soon),
+    )
   );
 }
 

@@ -8,10 +8,12 @@ from typing import Any
 import pytest
 from playwright.async_api import Locator, Page, expect
 
+from core import store
+from core.delivery_writer import DeliveriesWrite, DeliveryWriter
 from tests.dashboard.server import Dashboard
 from tests.events import example
 from tests.receiver import Answer, Receiver
-from tests.rows import new_account, new_event
+from tests.rows import new_account, new_endpoint, new_event
 
 pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 
@@ -392,9 +394,43 @@ async def test_an_event_waiting_for_a_worker_is_not_shown_as_going_nowhere(
     await page.goto(f"{dashboard.url}/deliveries/{waiting.id}")
     await expect(page.get_by_text("waiting for a worker to find the endpoints")).to_be_visible()
     await expect(page.get_by_text("No endpoint was subscribed")).to_be_hidden()
+    # A worker's lookup records the delivery, as it would: the page shows it by itself.
+    endpoint = await new_endpoint(dashboard.stack.sessions, account_id)
+    writer_engine = store.create_sync_engine(dashboard.stack.settings.database_url)
+    try:
+        await DeliveryWriter(writer_engine).add_deliveries(
+            DeliveriesWrite(
+                event_id=waiting.id,
+                account_id=account_id,
+                policies={endpoint.id: "fast"},
+                skipped={},
+            )
+        )
+    finally:
+        writer_engine.dispose()
+    await expect(page.locator(".delivery .badge")).to_have_text("Pending")
+    await expect(page.get_by_text("waiting for a worker to find the endpoints")).to_be_hidden()
     await page.goto(f"{dashboard.url}/deliveries/{nowhere['id']}")
     await expect(page.get_by_text("No endpoint was subscribed")).to_be_visible()
     await expect(page.get_by_text("waiting for a worker to find the endpoints")).to_be_hidden()
+
+
+async def test_events_that_come_while_the_page_is_open_appear_by_themselves(
+    page: Page, dashboard: Dashboard
+) -> None:
+    key = await dashboard.account()
+    first = await dashboard.stack.emit(bearer(key), "room.created", example("room.created"))
+    await dashboard.stack.settled(first["id"])
+    await sign_in(page, dashboard, key)
+    await page.goto(f"{dashboard.url}/deliveries")
+    rows = page.locator("#events-body tr")
+    await expect(rows).to_have_count(1)
+
+    later = await dashboard.stack.emit(bearer(key), "room.closed", example("room.closed"))
+
+    # Nothing is moving on the page: it looks again within ten seconds.
+    await expect(rows.first).to_contain_text(later["id"], timeout=15_000)
+    await expect(rows).to_have_count(2)
 
 
 # ---------------------------------------------------------------- accessibility
