@@ -142,6 +142,7 @@ class DeliveryActivities:
             event_id=event.id,
             endpoint_id=endpoint.id,
             account_id=event.account_id,
+            url=endpoint.url,
             attempt=0,  # numbered by the store, per delivery
             outcome="",
             status_code=answer.status_code,

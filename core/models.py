@@ -23,6 +23,8 @@ from sqlmodel import Field, SQLModel
 from core.catalog import OPERATIONAL_EVENT_TYPE_NAMES, SUBSCRIBABLE_EVENT_TYPE_NAMES
 from core.contracts import DeliveryStatus
 
+MAX_URL_LENGTH = 2048
+
 
 def utc_now() -> datetime:
     return datetime.now(UTC)
@@ -72,7 +74,7 @@ class ApiKey(SQLModel, table=True):
 class Endpoint(SQLModel, table=True):
     id: str = Field(primary_key=True, max_length=40)
     account_id: str = Field(foreign_key="account.id", index=True, max_length=40)
-    url: str = Field(max_length=2048)
+    url: str = Field(max_length=MAX_URL_LENGTH)
     description: str = Field(default="", max_length=1000)
     event_types: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     retry_policy: str | None = Field(default=None, max_length=100)
@@ -159,6 +161,8 @@ class Attempt(SQLModel, table=True):
     endpoint_id: str = Field(max_length=40)
     account_id: str = Field(max_length=40)
     attempt: int
+    url: str | None = Field(default=None, max_length=MAX_URL_LENGTH)
+    """Where the request went; the endpoint may have moved or gone since."""
     outcome: str = Field(max_length=20)
     status_code: int | None = None
     response_body: str | None = Field(default=None, max_length=1024)
@@ -179,8 +183,6 @@ def _known_event_type(name: str) -> str:
 
 
 EventTypeName = Annotated[str, AfterValidator(_known_event_type)]
-
-MAX_URL_LENGTH = 2048
 
 
 def _plainly_wrong_url(value: Any) -> Any:
@@ -375,6 +377,11 @@ class AttemptPublic(SQLModel):
     id: str
     event_id: str
     endpoint_id: str
+    url: str | None = Field(
+        default=None,
+        description="The URL the request went to, kept when the endpoint's URL changes or the "
+        "endpoint is deleted; null for attempts stored before it was recorded.",
+    )
     attempt: int
     outcome: str
     status_code: int | None

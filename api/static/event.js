@@ -38,7 +38,13 @@ const state = {
 
 function endpointLabel(endpointId) {
   const endpoint = state.endpoints.get(endpointId);
-  return endpoint ? urlText(endpoint.url) : `${endpointId} (deleted)`;
+  if (endpoint) return urlText(endpoint.url);
+  // A deleted endpoint is known by where its attempts went.
+  const sentTo = state.attempts.find((attempt) => attempt.endpoint_id === endpointId)?.url;
+  if (!sentTo) return `${endpointId} (deleted)`;
+  const label = urlText(sentTo);
+  label.append(" (deleted)");
+  return label;
 }
 
 /** Links only to http(s) addresses. */
@@ -159,7 +165,15 @@ function attemptRow(attempt) {
     "tr",
     { "data-attempt-id": attempt.id },
     cell("Time", {}, timeElement(attempt.started_at)),
-    cell("Endpoint", {}, h("span", { class: "mono break" }, endpointLabel(attempt.endpoint_id))),
+    cell(
+      "Endpoint",
+      {},
+      h(
+        "span",
+        { class: "mono break" },
+        attempt.url ? urlText(attempt.url) : endpointLabel(attempt.endpoint_id),
+      ),
+    ),
     cell("Attempt", {}, `#${attempt.attempt}`),
     cell(
       "Status",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import httpx
 from standardwebhooks.webhooks import Webhook
 
 from tests.conftest import Stack
@@ -172,4 +173,29 @@ async def test_event_links_to_its_workflow_in_the_temporal_ui(stack: Stack) -> N
 
     assert shown["workflow_url"] == (
         f"http://127.0.0.1:8233/namespaces/default/workflows/event-{event['id']}"
+    )
+
+
+async def test_an_attempt_keeps_the_url_it_went_to_after_the_endpoint_moves_or_goes(
+    stack: Stack, receiver: Receiver
+) -> None:
+    auth = await stack.account()
+    endpoint = await stack.endpoint(auth, receiver.url("/before"))
+    event = await stack.emit(auth, "room.created", example("room.created"))
+    await stack.settled(event["id"])
+    path = f"/v1/endpoints/{endpoint['id']}"
+    moved = await stack.api.patch(path, json={"url": receiver.url("/after")}, headers=auth)
+    assert moved.status_code == 200, moved.text
+    later = await stack.emit(auth, "room.created", example("room.created"))
+    await stack.settled(later["id"])
+    assert (await stack.api.delete(path, headers=auth)).status_code == 204
+
+    def sent_to(answer: httpx.Response) -> list[str]:
+        return [attempt["url"] for attempt in answer.json()["data"]]
+
+    first = await stack.api.get(f"/v1/events/{event['id']}/attempts", headers=auth)
+    second = await stack.api.get(f"/v1/events/{later['id']}/attempts", headers=auth)
+    assert (sent_to(first), sent_to(second)) == (
+        [receiver.url("/before")],
+        [receiver.url("/after")],
     )

@@ -183,6 +183,10 @@ async def test_rows_of_the_first_schema_survive_the_upgrade_and_serve_the_store(
         lambda connection: connection.execute(text("SELECT endpoints_resolved FROM event")).all(),
     )
     assert [tuple(row) for row in resolved] == [(True,)]
+    sent_to = await on_store(
+        database_url, lambda connection: connection.execute(text("SELECT url FROM attempt")).all()
+    )
+    assert [tuple(row) for row in sent_to] == [(None,)]
     engine = store.create_engine(database_url)
     writer_engine = store.create_sync_engine(database_url)
     sessions = store.session_factory(engine)

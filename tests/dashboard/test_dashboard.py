@@ -599,6 +599,27 @@ async def test_an_event_can_be_resent_to_an_endpoint(
     assert receiver.received("/again")[1].headers["webhook-id"] == event["id"]
 
 
+async def test_a_deleted_endpoint_is_shown_by_the_url_its_attempts_went_to(
+    page: Page, dashboard: Dashboard, receiver: Receiver
+) -> None:
+    key = await dashboard.account()
+    endpoint = await dashboard.stack.endpoint(bearer(key), receiver.url("/gone"))
+    event = await dashboard.stack.emit(bearer(key), "room.created", example("room.created"))
+    await dashboard.stack.settled(event["id"])
+    deleted = await dashboard.stack.api.delete(
+        f"/v1/endpoints/{endpoint['id']}", headers=bearer(key)
+    )
+    assert deleted.status_code == 204
+    await sign_in(page, dashboard, key)
+
+    await page.goto(f"{dashboard.url}/deliveries/{event['id']}")
+
+    await expect(page.locator(".delivery-endpoint")).to_have_text(
+        f"{receiver.url('/gone')} (deleted)"
+    )
+    await expect(page.locator("#attempts-body tr")).to_contain_text(receiver.url("/gone"))
+
+
 async def test_a_long_response_is_shown_whole_on_request(
     page: Page, dashboard: Dashboard, receiver: Receiver
 ) -> None:
