@@ -133,7 +133,7 @@ class WorkflowStarter:
         except RPCError as error:
             if error.status == RPCStatusCode.NOT_FOUND:
                 return False
-            raise TemporalUnavailableError(str(error) or type(error).__name__) from error
+            raise _unavailable(error) from error
         return described.status == WorkflowExecutionStatus.RUNNING
 
     async def recover(
@@ -161,7 +161,7 @@ class WorkflowStarter:
         except WorkflowAlreadyStartedError:
             return self.temporal.get_workflow_handle_for(RecoverWorkflow.run, workflow_id)
         except (RPCError, RuntimeError) as error:
-            raise TemporalUnavailableError(str(error) or type(error).__name__) from error
+            raise _unavailable(error) from error
 
     async def _start(
         self,
@@ -203,7 +203,11 @@ class WorkflowStarter:
         except WorkflowAlreadyStartedError:
             return self.temporal.get_workflow_handle_for(EventWorkflow.run, options["id"])
         except (RPCError, RuntimeError) as error:
-            raise TemporalUnavailableError(str(error) or type(error).__name__) from error
+            raise _unavailable(error) from error
+
+
+def _unavailable(error: Exception) -> TemporalUnavailableError:
+    return TemporalUnavailableError(str(error) or type(error).__name__)
 
 
 async def _release(session: AsyncSession) -> None:

@@ -11,6 +11,7 @@ import {
   say,
   statusBadge,
   timeElement,
+  unsettled,
   urlText,
 } from "./dom.js";
 import { signedInPage } from "./layout.js";
@@ -103,28 +104,12 @@ function page(cursor) {
   return api("GET", withQuery("/v1/events", { ...filters(), limit: PAGE_SIZE, cursor }));
 }
 
-/** Still moving: worth looking again in a moment. */
-function unsettled(events) {
-  const soon = Date.now() + 15000;
-  return events.some(
-    (event) =>
-      !event.endpoints_resolved ||
-      event.deliveries.some(
-        (delivery) =>
-          delivery.status === "pending" ||
-          (delivery.status === "delivering" &&
-            delivery.next_attempt_at &&
-            new Date(delivery.next_attempt_at).getTime() <= soon),
-      ),
-  );
-}
-
 function scheduleRefresh() {
   clearTimeout(state.refreshTimer);
   // Only the first page refreshes by itself, so "Load more" never loses its place; and
   // only while the page is in view, so a forgotten tab asks nothing.
   if (state.pages !== 1 || document.hidden) return;
-  const delay = unsettled(state.events) ? REFRESH_MS : IDLE_REFRESH_MS;
+  const delay = state.events.some(unsettled) ? REFRESH_MS : IDLE_REFRESH_MS;
   state.refreshTimer = setTimeout(() => load({ quiet: true }), delay);
 }
 

@@ -80,6 +80,22 @@ const STATUS_LABELS = {
   skipped: "Skipped (endpoint disabled)",
 };
 
+/** Whether an event is still moving (its endpoints not yet found, a delivery pending or
+ * retrying within 15 s): a page showing it looks again in a moment. */
+export function unsettled(event) {
+  const soon = Date.now() + 15000;
+  return (
+    !event.endpoints_resolved ||
+    event.deliveries.some(
+      (delivery) =>
+        delivery.status === "pending" ||
+        (delivery.status === "delivering" &&
+          delivery.next_attempt_at &&
+          new Date(delivery.next_attempt_at).getTime() <= soon),
+    )
+  );
+}
+
 /** A delivery state as a labelled badge. */
 export function statusBadge(status) {
   const known = Object.hasOwn(STATUS_LABELS, status);

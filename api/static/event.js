@@ -14,6 +14,7 @@ import {
   say,
   statusBadge,
   timeElement,
+  unsettled,
   urlText,
 } from "./dom.js";
 import { signedInPage } from "./layout.js";
@@ -206,20 +207,6 @@ function render() {
   byId("payload").textContent = JSON.stringify(event.data, null, 2);
   byId("event-loading").hidden = true;
   byId("event-body").hidden = false;
-}
-
-function unsettled(event) {
-  const soon = Date.now() + 15000;
-  return (
-    !event.endpoints_resolved ||
-    event.deliveries.some(
-      (delivery) =>
-        delivery.status === "pending" ||
-        (delivery.status === "delivering" &&
-          delivery.next_attempt_at &&
-          new Date(delivery.next_attempt_at).getTime() <= soon),
-    )
-  );
 }
 
 function newestAttemptId(endpointId) {
