@@ -155,6 +155,7 @@ class ApiClient:
         endpoint_id: str | None = None,
         since: datetime | None = None,
         until: datetime | None = None,
+        resolved: bool | None = None,
         cursor: str | None = None,
         limit: int = 50,
     ) -> Json:
@@ -166,6 +167,7 @@ class ApiClient:
             ("endpoint_id", endpoint_id),
             ("since", since.isoformat() if since else None),
             ("until", until.isoformat() if until else None),
+            ("resolved", None if resolved is None else str(resolved).lower()),
             ("cursor", cursor),
         ):
             if value is not None:

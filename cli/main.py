@@ -221,6 +221,12 @@ def list_events(
         datetime | None,
         typer.Option(parser=_moment, metavar="ISO", help="Emitted before (UTC if no zone)."),
     ] = None,
+    waiting: Annotated[
+        bool,
+        typer.Option(
+            "--waiting", help="Only events still waiting for a worker to find their endpoints."
+        ),
+    ] = False,
     limit: Annotated[int, typer.Option(min=1, max=PAGE_SIZE_MAX, help="Events per page.")] = 50,
     cursor: Annotated[
         str | None, typer.Option(help="Start from this next_cursor of an earlier page.")
@@ -237,6 +243,7 @@ def list_events(
         "endpoint_id": endpoint,
         "since": since,
         "until": until,
+        "resolved": False if waiting else None,
         "limit": limit,
     }
     with _api(ctx) as api:

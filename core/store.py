@@ -387,6 +387,7 @@ class EventFilter:
     endpoint_id: str | None = None
     since: datetime | None = None
     until: datetime | None = None
+    resolved: bool | None = None
 
 
 async def list_events(
@@ -405,6 +406,8 @@ async def list_events(
         statement = statement.where(col(Event.created_at) >= where.since)
     if where.until:
         statement = statement.where(col(Event.created_at) < where.until)
+    if where.resolved is not None:
+        statement = statement.where(col(Event.endpoints_resolved).is_(where.resolved))
     if where.status or where.endpoint_id:
         deliveries = select(Delivery.event_id).where(Delivery.account_id == account_id)
         if where.status:

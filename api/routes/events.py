@@ -142,6 +142,13 @@ async def list_events(
         datetime | None, Query(description="Only events emitted at or after this.")
     ] = None,
     until: Annotated[datetime | None, Query(description="Only events emitted before this.")] = None,
+    resolved: Annotated[
+        bool | None,
+        Query(
+            description="false: only events still waiting for a worker to find their "
+            "endpoints; true: only those whose endpoints are found."
+        ),
+    ] = None,
     cursor: Cursor = None,
     limit: PageSize = 50,
 ) -> EventsPublic:
@@ -149,7 +156,12 @@ async def list_events(
         session,
         account_id=account.id,
         where=store.EventFilter(
-            event_type=type, status=status, endpoint_id=endpoint_id, since=since, until=until
+            event_type=type,
+            status=status,
+            endpoint_id=endpoint_id,
+            since=since,
+            until=until,
+            resolved=resolved,
         ),
         before=cursor,
         limit=limit,

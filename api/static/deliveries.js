@@ -22,6 +22,8 @@ const REFRESH_MS = 3000;
 // With nothing moving, a look now and then shows the events that came since.
 const IDLE_REFRESH_MS = 10000;
 const TEST_EVENT_TYPE = "webhook.test";
+// Not a delivery state: such events have no deliveries until a worker finds their endpoints.
+const WAITING = "waiting";
 
 const state = {
   endpoints: new Map(), // id -> endpoint
@@ -100,8 +102,13 @@ function render() {
   byId("load-more").hidden = !state.nextCursor;
 }
 
+function query() {
+  const { status, ...rest } = filters();
+  return status === WAITING ? { ...rest, resolved: "false" } : { ...rest, status };
+}
+
 function page(cursor) {
-  return api("GET", withQuery("/v1/events", { ...filters(), limit: PAGE_SIZE, cursor }));
+  return api("GET", withQuery("/v1/events", { ...query(), limit: PAGE_SIZE, cursor }));
 }
 
 function scheduleRefresh() {

@@ -68,11 +68,14 @@ async def test_events_list_summarises_the_deliveries_of_each_event_per_state(
     listed = succeeded(await operator.run("events", "list", "--type", "peer.joined"))
     failing = succeeded(await operator.run("events", "list", "--status", "failed", "--json"))
     to_broken = succeeded(await operator.run("events", "list", "--endpoint", broken["id"]))
+    waiting = succeeded(await operator.run("events", "list", "--waiting", "--json"))
     _, deliveries, attempts = sections(succeeded(await operator.run("events", "show", event["id"])))
 
     (row,) = [line for line in listed.stdout.splitlines() if event["id"] in line]
     assert "2 delivered, 1 failed" in row
     assert [e["id"] for e in json.loads(failing.stdout)["data"]] == [event["id"]]
+    # Its worker found its endpoints before it settled.
+    assert json.loads(waiting.stdout)["data"] == []
     assert event["id"] in to_broken.stdout
     (delivery,) = [line for line in deliveries.splitlines() if broken["id"] in line]
     assert "failed" in delivery

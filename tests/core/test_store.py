@@ -125,6 +125,29 @@ async def test_events_page_newest_first_and_filter(sessions: Sessions) -> None:
     assert future == []
 
 
+async def test_events_still_waiting_for_their_endpoints_are_listed_apart(
+    sessions: Sessions, writer_engine: Engine
+) -> None:
+    account_id, _ = await new_account(sessions)
+    waiting = await new_event(sessions, account_id)
+    resolved = await new_event(sessions, account_id)
+    # A worker's lookup of an event that goes to no endpoint still resolves it.
+    await DeliveryWriter(writer_engine).add_deliveries(
+        DeliveriesWrite(event_id=resolved.id, account_id=account_id, policies={}, skipped={})
+    )
+
+    async def listed(where: store.EventFilter) -> list[str]:
+        async with sessions() as session:
+            events, _ = await store.list_events(
+                session, account_id=account_id, where=where, before=None, limit=10
+            )
+        return [event.id for event in events]
+
+    assert await listed(store.EventFilter(resolved=False)) == [waiting.id]
+    assert await listed(store.EventFilter(resolved=True)) == [resolved.id]
+    assert await listed(store.EventFilter()) == [resolved.id, waiting.id]
+
+
 async def test_an_event_is_invisible_until_its_workflow_started(
     sessions: Sessions, intake: EventIntake
 ) -> None:

@@ -390,6 +390,10 @@ async def test_an_event_waiting_for_a_worker_is_not_shown_as_going_nowhere(
     await expect(page.locator(f'tr[data-event-id="{nowhere["id"]}"]')).to_contain_text(
         "No endpoint subscribed"
     )
+    await page.get_by_label("Delivery status").select_option(label="Waiting for a worker")
+    await expect(page.locator("#events-body tr")).to_have_count(1)
+    await expect(page.locator("#events-body tr")).to_contain_text(waiting.id)
+    await expect(page).to_have_url(re.compile(r"status=waiting"))
 
     await page.goto(f"{dashboard.url}/deliveries/{waiting.id}")
     await expect(page.get_by_text("waiting for a worker to find the endpoints")).to_be_visible()

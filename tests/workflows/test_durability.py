@@ -47,6 +47,10 @@ class _ApiAlone:
         ).json()
         return event
 
+    async def listed(self, **params: str) -> list[str]:
+        page = (await self.api.get("/v1/events", params=params, headers=self.auth)).json()
+        return [event["id"] for event in page["data"]]
+
 
 @asynccontextmanager
 async def _api_alone(
@@ -117,6 +121,9 @@ async def test_an_event_accepted_with_no_worker_running_shows_it_waits_for_one(
         shown = [await alone.shown(event["id"]) for event in answers]
         for event in answers + shown:
             assert (event["endpoints_resolved"], event["deliveries"]) == (False, [])
+        newest_first = [unsubscribed["id"], subscribed["id"]]
+        assert await alone.listed(resolved="false") == newest_first
+        assert await alone.listed(resolved="true") == []
 
         async with alone.new_worker():
             await _settled(temporal_env, subscribed["id"])
@@ -127,6 +134,8 @@ async def test_an_event_accepted_with_no_worker_running_shows_it_waits_for_one(
         assert [d["status"] for d in delivered["deliveries"]] == ["delivered"]
         nowhere = await alone.shown(unsubscribed["id"])
         assert (nowhere["endpoints_resolved"], nowhere["deliveries"]) == (True, [])
+        assert await alone.listed(resolved="false") == []
+        assert await alone.listed(resolved="true") == newest_first
         assert [r.headers["webhook-id"] for r in receiver.received("/in")] == [subscribed["id"]]
 
 
