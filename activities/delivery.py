@@ -116,6 +116,10 @@ class DeliveryActivities:
     @activity.defn
     async def deliver(self, request: DeliveryInput) -> DeliveryResult:
         info = activity.info()
+        if info.attempt > 1 or request.attempts_before:
+            done = await self._delivered_meanwhile(request)
+            if done is not None:
+                return done
         event, endpoint = await self._rows(request, local=info.is_local)
         if event is None:
             raise ApplicationError(f"event {request.event_id} does not exist", non_retryable=True)
@@ -233,6 +237,26 @@ class DeliveryActivities:
             # Receivers failing is routine: keep it out of the worker's warning logs.
             category=ApplicationErrorCategory.BENIGN,
         )
+
+    async def _delivered_meanwhile(self, request: DeliveryInput) -> DeliveryResult | None:
+        """The delivery's outcome when another run delivered it while this one waited to
+        retry (a resend, or the event's own run behind a resend): sending it again would only
+        repeat it, and a failure then would undo the delivery."""
+        async with store.read_transaction(self._sessions) as session:
+            delivery = await store.get_delivery(
+                session, event_id=request.event_id, endpoint_id=request.endpoint_id
+            )
+        if (
+            delivery is None
+            or delivery.status != DeliveryStatus.DELIVERED
+            or delivery.last_status_code is None
+        ):
+            return None
+        logger.info(
+            "already delivered; not sent again",
+            extra={"event_id": request.event_id, "endpoint_id": request.endpoint_id},
+        )
+        return DeliveryResult(status_code=delivery.last_status_code, attempts=delivery.attempts)
 
     async def _rows(
         self, request: DeliveryInput, *, local: bool

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import httpx
 from standardwebhooks.webhooks import Webhook
 
@@ -93,6 +95,36 @@ async def test_resend_delivers_again_with_the_same_webhook_id_and_new_attempts(
         2,
         200,
     )
+    attempts = (await stack.api.get(f"/v1/events/{event['id']}/attempts", headers=auth)).json()
+    assert [(a["attempt"], a["status_code"]) for a in attempts["data"]] == [(2, 200), (1, 500)]
+
+
+async def test_a_resend_that_delivers_ends_the_retries_still_scheduled_for_the_event(
+    stack: Stack, receiver: Receiver
+) -> None:
+    auth = await stack.account()
+    receiver.default("/mended", Answer(500))
+    # A second attempt 3 s after the first fails: time enough to resend in between.
+    endpoint = await stack.endpoint(auth, receiver.url("/mended"), retry_policy="steady")
+    event = await stack.emit(auth, "room.closed", example("room.closed"))
+    async with asyncio.timeout(10):
+        while not receiver.received("/mended"):
+            await asyncio.sleep(0.02)
+
+    receiver.default("/mended", Answer(200))
+    resent = await stack.api.post(
+        f"/v1/events/{event['id']}/resend", json={"endpoint_id": endpoint["id"]}, headers=auth
+    )
+    await stack.client.get_workflow_handle(resent.json()["workflow_id"]).result()
+    # Were the event's own retry to go out now, it would fail and undo the delivery.
+    receiver.default("/mended", Answer(500))
+    (outcome,) = (await stack.settled(event["id"])).outcomes
+
+    assert len(receiver.received("/mended")) == 2  # the first attempt and the resend
+    assert (outcome.status, outcome.attempts, outcome.status_code) == ("delivered", 2, 200)
+    shown = (await stack.api.get(f"/v1/events/{event['id']}", headers=auth)).json()
+    (delivery,) = shown["deliveries"]
+    assert (delivery["status"], delivery["attempts"]) == ("delivered", 2)
     attempts = (await stack.api.get(f"/v1/events/{event['id']}/attempts", headers=auth)).json()
     assert [(a["attempt"], a["status_code"]) for a in attempts["data"]] == [(2, 200), (1, 500)]
 
