@@ -4,14 +4,20 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 from urllib.parse import quote
 
 from fastapi import Depends
 from sqlalchemy.exc import DBAPIError
 from sqlmodel.ext.asyncio.session import AsyncSession
-from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
+from temporalio.client import (
+    Client,
+    WorkflowExecutionStatus,
+    WorkflowHandle,
+    WorkflowQueryFailedError,
+    WorkflowQueryRejectedError,
+)
 from temporalio.common import (
     WorkflowIDConflictPolicy,
     WorkflowIDReusePolicy,
@@ -23,6 +29,7 @@ from api.deps import IntakeDep, SettingsDep, TemporalDep
 from api.errors import TemporalUnavailableError
 from core.config import Settings
 from core.contracts import (
+    DeliveryStatus,
     EventWorkflowInput,
     EventWorkflowResult,
     RecoverInput,
@@ -45,6 +52,8 @@ logger = logging.getLogger(__name__)
 class Resend:
     handle: WorkflowHandle[EventWorkflow, EventWorkflowResult]
     already_running: bool
+    replaced: bool = False
+    """A resend waiting to retry was stopped, and this one sends now in its place."""
 
 
 @dataclass(frozen=True)
@@ -105,25 +114,55 @@ class WorkflowStarter:
         )
 
     async def resend(self, session: AsyncSession, event: Event, endpoint_id: str) -> Resend:
-        """Deliver the event to one endpoint again. A resend already running is reused, not
-        doubled, and said to be: it goes on with its own schedule and sends nothing now."""
+        """Deliver the event to one endpoint now, again.
+
+        A resend whose attempt is under way is reused, not doubled, and said to be. One
+        waiting to retry is stopped and replaced: whoever resends wants it sent now, not at
+        the next step of a schedule that may be hours away.
+        """
         await _release(session)
         workflow_id = resend_workflow_id(event.id, endpoint_id)
+        running = self.temporal.get_workflow_handle_for(EventWorkflow.run, workflow_id)
+        replace = False
         if await self._running(workflow_id):
-            return Resend(
-                self.temporal.get_workflow_handle_for(EventWorkflow.run, workflow_id),
-                already_running=True,
-            )
+            if not await self._waiting_to_retry(running):
+                return Resend(running, already_running=True)
+            replace = True
         options: dict[str, Any] = {
             "id": workflow_id,
             "id_reuse_policy": WorkflowIDReusePolicy.ALLOW_DUPLICATE,
             # Two requests at once: the second finds the first's run.
-            "id_conflict_policy": WorkflowIDConflictPolicy.USE_EXISTING,
+            "id_conflict_policy": (
+                WorkflowIDConflictPolicy.TERMINATE_EXISTING
+                if replace
+                else WorkflowIDConflictPolicy.USE_EXISTING
+            ),
         }
         handle = await self._start(
             event, options, endpoint_ids=[endpoint_id], single_attempt=False, endpoint_count=1
         )
-        return Resend(handle, already_running=False)
+        return Resend(handle, already_running=False, replaced=replace)
+
+    async def _waiting_to_retry(
+        self, handle: WorkflowHandle[EventWorkflow, EventWorkflowResult]
+    ) -> bool:
+        """Whether the run's delivery waits for its next attempt, none being under way. A
+        run that cannot say (no worker answers) counts as busy: nothing is sent twice."""
+        try:
+            states = await handle.query(
+                EventWorkflow.deliveries,
+                rpc_timeout=timedelta(seconds=self.settings.temporal_rpc_timeout_seconds),
+            )
+        except (RPCError, WorkflowQueryFailedError, WorkflowQueryRejectedError) as error:
+            logger.info("resend %s did not answer its query: %s", handle.id, error)
+            return False
+        now = datetime.now(UTC)
+        return any(
+            state.status == DeliveryStatus.DELIVERING
+            and state.next_attempt_at is not None
+            and state.next_attempt_at > now
+            for state in states
+        )
 
     async def _running(self, workflow_id: str) -> bool:
         try:

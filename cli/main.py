@@ -191,8 +191,12 @@ def resend(
     )
     if accepted.get("already_running"):
         output.note(
-            "A resend to this endpoint was already under way: it keeps its schedule, "
-            "and nothing more was sent now."
+            "A resend to this endpoint had an attempt under way: nothing more was sent now."
+        )
+    elif accepted.get("replaced"):
+        output.note(
+            "A resend to this endpoint was waiting to retry: it was stopped, "
+            "and this one sends now."
         )
 
 

@@ -352,8 +352,13 @@ class ResendAccepted(SQLModel):
     workflow_id: str
     workflow_url: str
     already_running: bool = Field(
-        description="A resend to this endpoint was already under way: it is the one returned, "
-        "it keeps its own schedule, and nothing more is sent now."
+        description="A resend to this endpoint had an attempt under way: it is the one "
+        "returned, and nothing more is sent now."
+    )
+    replaced: bool = Field(
+        default=False,
+        description="A resend to this endpoint was waiting to retry: it was stopped, and this "
+        "one sends now in its place.",
     )
 
 

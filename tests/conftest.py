@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 import socket
@@ -29,13 +30,19 @@ from api.main import create_app
 from core import store
 from core.automations import load_automations
 from core.config import Settings
-from core.contracts import SEARCH_ATTRIBUTES, EventWorkflowResult, event_workflow_id
+from core.contracts import (
+    SEARCH_ATTRIBUTES,
+    DeliveryStatus,
+    EventWorkflowResult,
+    event_workflow_id,
+)
 from core.intake import EventIntake
 from core.retry import load_retry_policies
 from core.schema import upgrade_schema
 from core.tracing import Tracing
 from tests.receiver import Receiver
 from worker import build_worker, delivery_client
+from workflows.event import EventWorkflow
 
 if TYPE_CHECKING:
     from tests.chaos.harness import TemporalServer
@@ -145,6 +152,17 @@ def make_settings(database_url: str, **overrides: Any) -> Settings:
         "delivery_read_timeout_seconds": 2.0,
     }
     return Settings(**values | overrides)
+
+
+async def waiting_to_retry(handle: WorkflowHandle[EventWorkflow, Any]) -> None:
+    """Until the run knows its last attempt failed and waits for the next: what a resend
+    sees before it replaces the run."""
+    async with asyncio.timeout(10):
+        while not any(
+            state.status == DeliveryStatus.DELIVERING
+            for state in await handle.query(EventWorkflow.deliveries)
+        ):
+            await asyncio.sleep(0.05)
 
 
 @dataclass

@@ -234,4 +234,5 @@ async def resend_event(
         workflow_id=resend.handle.id,
         workflow_url=starter.workflow_url(resend.handle.id),
         already_running=resend.already_running,
+        replaced=resend.replaced,
     )

@@ -290,10 +290,13 @@ async function resendTo(endpointId, button) {
     const accepted = await busy(button, "Resending…", () =>
       api("POST", `/v1/events/${segment(eventId)}/resend`, { body: { endpoint_id: endpointId } }),
     );
+    const started = `Resend started at ${formatTime(new Date().toISOString())}.`;
     state.resendNotes.set(endpointId, {
       text: accepted?.already_running
-        ? "A resend to this endpoint is already under way: it keeps its schedule, and nothing more was sent now."
-        : `Resend started at ${formatTime(new Date().toISOString())}.`,
+        ? "A resend to this endpoint has an attempt under way: nothing more was sent now."
+        : accepted?.replaced
+          ? `${started} The resend that was waiting to retry was stopped.`
+          : started,
       workflowUrl: accepted?.workflow_url ? safeHref(accepted.workflow_url) : null,
     });
     if (!accepted?.already_running) state.resends.set(endpointId, watch);

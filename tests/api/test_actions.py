@@ -6,10 +6,12 @@ import asyncio
 
 import httpx
 from standardwebhooks.webhooks import Webhook
+from temporalio.client import WorkflowExecutionStatus
 
-from tests.conftest import Stack
+from tests.conftest import Stack, waiting_to_retry
 from tests.events import example
 from tests.receiver import Answer, Receiver
+from workflows.event import EventWorkflow
 
 
 async def test_test_event_goes_to_that_endpoint_alone_and_returns_its_outcome(
@@ -148,6 +150,36 @@ async def test_resend_while_one_is_running_reuses_it(stack: Stack, receiver: Rec
     await stack.client.get_workflow_handle(again.json()["workflow_id"]).result()
     assert again.json()["already_running"] is False
     assert len(receiver.received("/slow")) == 3  # a resend once the last one finished
+
+
+async def test_resend_while_one_waits_to_retry_replaces_it_and_sends_now(
+    stack: Stack, receiver: Receiver
+) -> None:
+    auth = await stack.account()
+    receiver.default("/back", Answer(500))
+    # A second attempt a minute after the first fails.
+    endpoint = await stack.endpoint(auth, receiver.url("/back"), retry_policy="patient")
+    event = await stack.emit(auth, "room.created", example("room.created"))
+    await receiver.wait_for("/back", 1)
+    body = {"endpoint_id": endpoint["id"]}
+    first = await stack.api.post(f"/v1/events/{event['id']}/resend", json=body, headers=auth)
+    waiting = stack.client.get_workflow_handle_for(EventWorkflow.run, first.json()["workflow_id"])
+    await waiting_to_retry(waiting)
+    waiting_run = (await waiting.describe()).run_id
+    receiver.default("/back", Answer(200))
+
+    second = await stack.api.post(f"/v1/events/{event['id']}/resend", json=body, headers=auth)
+
+    assert second.status_code == 202, second.text
+    assert (second.json()["already_running"], second.json()["replaced"]) == (False, True)
+    assert second.json()["workflow_id"] == first.json()["workflow_id"]
+    await stack.client.get_workflow_handle(second.json()["workflow_id"]).result()
+    # The event's own first attempt, the first resend's, and the one sent now.
+    assert len(receiver.received("/back")) == 3
+    stopped = stack.client.get_workflow_handle(first.json()["workflow_id"], run_id=waiting_run)
+    assert (await stopped.describe()).status == WorkflowExecutionStatus.TERMINATED
+    shown = (await stack.api.get(f"/v1/events/{event['id']}", headers=auth)).json()
+    assert [d["status"] for d in shown["deliveries"]] == ["delivered"]
 
 
 async def test_resend_to_an_unknown_or_foreign_endpoint_is_refused(

@@ -10,8 +10,10 @@ import pytest
 
 from devstack import free_port
 from tests.cli.conftest import Operator, failed_cleanly, sections, shown, succeeded
+from tests.conftest import waiting_to_retry
 from tests.events import example
 from tests.receiver import Answer, Receiver
+from workflows.event import EventWorkflow
 
 pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 
@@ -204,6 +206,28 @@ async def test_resend_delivers_the_event_again_with_the_same_webhook_id(
     first, second = await receiver.wait_for("/again", 2)
     assert first.headers["webhook-id"] == second.headers["webhook-id"] == event["id"]
     assert first.body == second.body
+
+
+async def test_resend_says_when_it_replaced_a_resend_waiting_to_retry(
+    operator: Operator, receiver: Receiver
+) -> None:
+    receiver.default("/later", Answer(500))
+    endpoint = await operator.endpoint(receiver.url("/later"), retry_policy="patient")
+    event = await operator.emit("room.closed", example("room.closed"))
+    await receiver.wait_for("/later", 1)
+    resend = ("resend", event["id"], "--endpoint", endpoint["id"])
+    first = succeeded(await operator.run(*resend))
+    await waiting_to_retry(
+        operator.temporal.client.get_workflow_handle_for(
+            EventWorkflow.run, shown(first, "workflow")
+        )
+    )
+
+    second = succeeded(await operator.run(*resend))
+
+    said = " ".join(second.stderr.split())
+    assert "was waiting to retry: it was stopped, and this one sends now" in said
+    await receiver.wait_for("/later", 3)
 
 
 async def test_endpoints_recover_delivers_what_a_disabled_endpoint_skipped(

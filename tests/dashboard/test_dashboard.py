@@ -9,11 +9,14 @@ import pytest
 from playwright.async_api import Locator, Page, expect
 
 from core import store
+from core.contracts import resend_workflow_id
 from core.delivery_writer import DeliveriesWrite, DeliveryWriter
+from tests.conftest import waiting_to_retry
 from tests.dashboard.server import Dashboard
 from tests.events import example
 from tests.receiver import Answer, Receiver
 from tests.rows import new_account, new_endpoint, new_event
+from workflows.event import EventWorkflow
 
 pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 
@@ -666,12 +669,14 @@ async def test_a_delivery_skipped_for_a_disabled_endpoint_offers_no_resend(
     await expect(delivery.get_by_text("Retry policy")).to_have_count(0)
 
 
-async def test_a_resend_while_one_is_under_way_says_so_and_sends_nothing_more(
+async def test_a_resend_while_one_waits_to_retry_sends_now_in_its_place(
     page: Page, dashboard: Dashboard, receiver: Receiver
 ) -> None:
     key = await dashboard.account()
     receiver.default("/down", Answer(500))
-    await dashboard.stack.endpoint(bearer(key), receiver.url("/down"), retry_policy="patient")
+    endpoint = await dashboard.stack.endpoint(
+        bearer(key), receiver.url("/down"), retry_policy="patient"
+    )
     event = await dashboard.stack.emit(bearer(key), "room.created", example("room.created"))
     await receiver.wait_for("/down", 1)
     await sign_in(page, dashboard, key)
@@ -680,11 +685,39 @@ async def test_a_resend_while_one_is_under_way_says_so_and_sends_nothing_more(
 
     await resend.click()
     await expect(page.locator(".delivery")).to_contain_text("Resend started")
-    await receiver.wait_for("/down", 2)  # the resend's first attempt; its next is a minute on
+    # The resend's first attempt fails; its next is a minute on.
+    await waiting_to_retry(
+        dashboard.stack.client.get_workflow_handle_for(
+            EventWorkflow.run, resend_workflow_id(event["id"], endpoint["id"])
+        )
+    )
     await resend.click()
 
-    await expect(page.locator(".delivery")).to_contain_text("already under way")
-    assert len(receiver.received("/down")) == 2
+    await expect(page.locator(".delivery")).to_contain_text(
+        "The resend that was waiting to retry was stopped."
+    )
+    await receiver.wait_for("/down", 3)
+
+
+async def test_a_resend_while_one_has_an_attempt_under_way_sends_nothing_more(
+    page: Page, dashboard: Dashboard, receiver: Receiver
+) -> None:
+    key = await dashboard.account()
+    await dashboard.stack.endpoint(bearer(key), receiver.url("/slow"))
+    event = await dashboard.stack.emit(bearer(key), "room.created", example("room.created"))
+    await receiver.wait_for("/slow", 1)
+    receiver.default("/slow", Answer(200, delay=1.5))
+    await sign_in(page, dashboard, key)
+    await page.goto(f"{dashboard.url}/deliveries/{event['id']}")
+    resend = page.get_by_role("button", name="Resend")
+
+    await resend.click()
+    await expect(page.locator(".delivery")).to_contain_text("Resend started")
+    await receiver.wait_for("/slow", 2)  # the resend's attempt, answered in 1.5 s
+    await resend.click()
+
+    await expect(page.locator(".delivery")).to_contain_text("has an attempt under way")
+    assert len(receiver.received("/slow")) == 2
 
 
 async def test_the_event_page_links_to_its_workflow_in_the_temporal_ui(
