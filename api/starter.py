@@ -122,11 +122,11 @@ class WorkflowStarter:
         """
         await _release(session)
         workflow_id = resend_workflow_id(event.id, endpoint_id)
-        running = self.temporal.get_workflow_handle_for(EventWorkflow.run, workflow_id)
+        current = self.temporal.get_workflow_handle_for(EventWorkflow.run, workflow_id)
         replace = False
         if await self._running(workflow_id):
-            if not await self._waiting_to_retry(running):
-                return Resend(running, already_running=True)
+            if not await self._waiting_to_retry(current):
+                return Resend(current, already_running=True)
             replace = True
         options: dict[str, Any] = {
             "id": workflow_id,
