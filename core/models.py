@@ -306,6 +306,11 @@ class EventCreate(_Strict):
 
 class DeliveryPublic(SQLModel):
     endpoint_id: str
+    endpoint_url: str | None = Field(
+        default=None,
+        description="Where the delivery goes: the endpoint's URL, or, once the endpoint is "
+        "deleted, where its last attempt went.",
+    )
     status: str
     retry_policy: str
     attempts: int

@@ -451,6 +451,34 @@ async def deliveries_of(
     return by_event
 
 
+async def delivery_urls(session: AsyncSession, deliveries: Sequence[Delivery]) -> dict[str, str]:
+    """Delivery id -> where it goes: its endpoint's URL, or, for an endpoint since deleted,
+    where its last attempt went. A deleted endpoint's delivery never attempted has none."""
+    endpoint_ids = {delivery.endpoint_id for delivery in deliveries}
+    current: dict[str, str] = {}
+    if endpoint_ids:
+        rows = await session.exec(
+            select(Endpoint.id, Endpoint.url).where(col(Endpoint.id).in_(endpoint_ids))
+        )
+        current = dict(rows.all())
+    urls = {d.id: current[d.endpoint_id] for d in deliveries if d.endpoint_id in current}
+    gone = {(d.event_id, d.endpoint_id): d.id for d in deliveries if d.id not in urls}
+    if gone:
+        attempts = await session.exec(
+            select(Attempt.event_id, Attempt.endpoint_id, Attempt.url)
+            .where(
+                col(Attempt.event_id).in_({event_id for event_id, _ in gone}),
+                col(Attempt.url).is_not(None),
+            )
+            .order_by(col(Attempt.id))
+        )
+        for event_id, endpoint_id, url in attempts.all():
+            delivery_id = gone.get((event_id, endpoint_id))
+            if delivery_id is not None and url is not None:
+                urls[delivery_id] = url  # the newest attempt comes last
+    return urls
+
+
 async def mark_delivery_failed(
     session: AsyncSession, *, event_id: str, endpoint_id: str, error: str
 ) -> Delivery | None:

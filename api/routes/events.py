@@ -4,6 +4,7 @@ from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, HTTPException, Query, Response, status
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from api.deps import CurrentAccount, SessionDep
 from api.errors import data_errors, field_error
@@ -41,7 +42,18 @@ IdempotencyKeyHeader = Annotated[
 ]
 
 
-def _public(event: Event, deliveries: list[Delivery], starter: WorkflowStarter) -> EventPublic:
+async def _shown(
+    session: AsyncSession, events: list[Event], starter: WorkflowStarter
+) -> list[EventPublic]:
+    """The events as the API shows them, each with its deliveries as they stand."""
+    deliveries = await store.deliveries_of(session, event_ids=[event.id for event in events])
+    urls = await store.delivery_urls(session, [d for each in deliveries.values() for d in each])
+    return [_public(event, deliveries[event.id], urls, starter) for event in events]
+
+
+def _public(
+    event: Event, deliveries: list[Delivery], urls: dict[str, str], starter: WorkflowStarter
+) -> EventPublic:
     workflow_id = event_workflow_id(event.id)
     return EventPublic(
         id=event.id,
@@ -52,7 +64,12 @@ def _public(event: Event, deliveries: list[Delivery], starter: WorkflowStarter) 
         workflow_url=starter.workflow_url(workflow_id),
         created_at=event.created_at,
         endpoints_resolved=event.endpoints_resolved,
-        deliveries=[DeliveryPublic.model_validate(d, from_attributes=True) for d in deliveries],
+        deliveries=[
+            DeliveryPublic.model_validate(d, from_attributes=True).model_copy(
+                update={"endpoint_url": urls.get(d.id)}
+            )
+            for d in deliveries
+        ],
     )
 
 
@@ -103,7 +120,7 @@ async def emit_event(
         )
         metrics.count_emit(created.event.type)
         # A new event's deliveries are recorded by its workflow, an instant from now.
-        return _public(created.event, [], starter)
+        return _public(created.event, [], {}, starter)
 
     assert key is not None  # only a keyed event can collide
     event = await store.event_by_idempotency_key(
@@ -122,8 +139,8 @@ async def emit_event(
         )
         await starter.accept(session, event, new=False, endpoint_count=len(subscribers))
     response.headers["Idempotent-Replayed"] = "true"
-    deliveries = await store.deliveries_of(session, event_ids=[event.id])
-    return _public(event, deliveries[event.id], starter)
+    (shown,) = await _shown(session, [event], starter)
+    return shown
 
 
 @router.get("", summary="The account's events, newest first")
@@ -166,11 +183,7 @@ async def list_events(
         before=cursor,
         limit=limit,
     )
-    deliveries = await store.deliveries_of(session, event_ids=[event.id for event in events])
-    return EventsPublic(
-        data=[_public(event, deliveries[event.id], starter) for event in events],
-        next_cursor=next_cursor,
-    )
+    return EventsPublic(data=await _shown(session, events, starter), next_cursor=next_cursor)
 
 
 async def _owned_event(session: SessionDep, account: CurrentAccount, event_id: str) -> Event:
@@ -185,8 +198,8 @@ async def get_event(
     event_id: str, session: SessionDep, account: CurrentAccount, starter: StarterDep
 ) -> EventPublic:
     event = await _owned_event(session, account, event_id)
-    deliveries = await store.deliveries_of(session, event_ids=[event.id])
-    return _public(event, deliveries[event.id], starter)
+    (shown,) = await _shown(session, [event], starter)
+    return shown
 
 
 @router.get("/{event_id}/attempts", summary="The event's delivery attempts, newest first")

@@ -5,6 +5,7 @@ import {
   busy,
   byId,
   cell,
+  endpointLabel,
   errorMessage,
   fill,
   h,
@@ -12,7 +13,6 @@ import {
   statusBadge,
   timeElement,
   unsettled,
-  urlText,
 } from "./dom.js";
 import { signedInPage } from "./layout.js";
 
@@ -42,11 +42,6 @@ function filters() {
   return values;
 }
 
-function endpointLabel(endpointId) {
-  const endpoint = state.endpoints.get(endpointId);
-  return endpoint ? urlText(endpoint.url) : `${endpointId} (deleted)`;
-}
-
 function eventRow(event) {
   const deliveries = event.deliveries.length
     ? h(
@@ -57,7 +52,11 @@ function eventRow(event) {
             "li",
             {},
             statusBadge(delivery.status),
-            h("span", { class: "delivery-endpoint mono" }, endpointLabel(delivery.endpoint_id)),
+            h(
+              "span",
+              { class: "delivery-endpoint mono" },
+              endpointLabel(delivery.endpoint_id, state.endpoints, delivery.endpoint_url),
+            ),
             h(
               "span",
               { class: "muted delivery-attempts" },

@@ -44,6 +44,16 @@ export function urlText(url) {
   return fragment;
 }
 
+/** An endpoint by its URL; one since deleted by where its deliveries went, when known. */
+export function endpointLabel(endpointId, endpoints, sentTo) {
+  const endpoint = endpoints.get(endpointId);
+  if (endpoint) return urlText(endpoint.url);
+  if (!sentTo) return `${endpointId} (deleted)`;
+  const label = urlText(sentTo);
+  label.append(" (deleted)");
+  return label;
+}
+
 export function byId(id) {
   return document.getElementById(id);
 }

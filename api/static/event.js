@@ -6,6 +6,7 @@ import {
   cell,
   byId,
   copyWithFeedback,
+  endpointLabel,
   errorMessage,
   fill,
   formatDuration,
@@ -37,15 +38,9 @@ const state = {
   refreshTimer: null,
 };
 
-function endpointLabel(endpointId) {
-  const endpoint = state.endpoints.get(endpointId);
-  if (endpoint) return urlText(endpoint.url);
-  // A deleted endpoint is known by where its attempts went.
-  const sentTo = state.attempts.find((attempt) => attempt.endpoint_id === endpointId)?.url;
-  if (!sentTo) return `${endpointId} (deleted)`;
-  const label = urlText(sentTo);
-  label.append(" (deleted)");
-  return label;
+function endpointOf(endpointId) {
+  const delivery = state.event?.deliveries.find((d) => d.endpoint_id === endpointId);
+  return endpointLabel(endpointId, state.endpoints, delivery?.endpoint_url);
 }
 
 /** Links only to http(s) addresses. */
@@ -114,7 +109,7 @@ function deliveryItem(delivery) {
       h(
         "span",
         { class: "delivery-endpoint mono", id: `delivery-${delivery.endpoint_id}` },
-        endpointLabel(delivery.endpoint_id),
+        endpointOf(delivery.endpoint_id),
       ),
       resend,
     ),
@@ -172,7 +167,7 @@ function attemptRow(attempt) {
       h(
         "span",
         { class: "mono break" },
-        attempt.url ? urlText(attempt.url) : endpointLabel(attempt.endpoint_id),
+        attempt.url ? urlText(attempt.url) : endpointOf(attempt.endpoint_id),
       ),
     ),
     cell("Attempt", {}, `#${attempt.attempt}`),

@@ -240,7 +240,7 @@ async def test_event_links_to_its_workflow_in_the_temporal_ui(stack: Stack) -> N
     )
 
 
-async def test_an_attempt_keeps_the_url_it_went_to_after_the_endpoint_moves_or_goes(
+async def test_attempts_and_deliveries_keep_the_url_after_the_endpoint_moves_or_goes(
     stack: Stack, receiver: Receiver
 ) -> None:
     auth = await stack.account()
@@ -252,7 +252,18 @@ async def test_an_attempt_keeps_the_url_it_went_to_after_the_endpoint_moves_or_g
     assert moved.status_code == 200, moved.text
     later = await stack.emit(auth, "room.created", example("room.created"))
     await stack.settled(later["id"])
+
+    async def deliveries_go_to() -> list[str | None]:
+        listed = (await stack.api.get("/v1/events", headers=auth)).json()["data"]
+        return [d["endpoint_url"] for event in listed for d in event["deliveries"]]
+
+    # While the endpoint exists, its deliveries go where it is now.
+    assert await deliveries_go_to() == [receiver.url("/after")] * 2
     assert (await stack.api.delete(path, headers=auth)).status_code == 204
+    # Once it is gone, each goes where its last attempt went: newest event first.
+    assert await deliveries_go_to() == [receiver.url("/after"), receiver.url("/before")]
+    shown = (await stack.api.get(f"/v1/events/{event['id']}", headers=auth)).json()
+    assert [d["endpoint_url"] for d in shown["deliveries"]] == [receiver.url("/before")]
 
     def sent_to(answer: httpx.Response) -> list[str]:
         return [attempt["url"] for attempt in answer.json()["data"]]

@@ -606,7 +606,7 @@ async def test_an_event_can_be_resent_to_an_endpoint(
     assert receiver.received("/again")[1].headers["webhook-id"] == event["id"]
 
 
-async def test_a_deleted_endpoint_is_shown_by_the_url_its_attempts_went_to(
+async def test_a_deleted_endpoint_is_shown_by_the_url_its_attempts_went_to_on_both_pages(
     page: Page, dashboard: Dashboard, receiver: Receiver
 ) -> None:
     key = await dashboard.account()
@@ -625,6 +625,10 @@ async def test_a_deleted_endpoint_is_shown_by_the_url_its_attempts_went_to(
         f"{receiver.url('/gone')} (deleted)"
     )
     await expect(page.locator("#attempts-body tr")).to_contain_text(receiver.url("/gone"))
+    await page.goto(f"{dashboard.url}/deliveries")
+    await expect(page.locator(".delivery-endpoint")).to_have_text(
+        f"{receiver.url('/gone')} (deleted)"
+    )
 
 
 async def test_a_long_response_is_shown_whole_on_request(
