@@ -40,7 +40,7 @@ from core.contracts import (
 from core.delivery_writer import AttemptWrite, DeliveryWriter, HealthChange
 from core.destinations import DestinationPolicy, DestinationRefusedError
 from core.ids import new_id
-from core.models import Attempt, Endpoint, Event, utc_now
+from core.models import Attempt, Delivery, Endpoint, Event, utc_now
 from core.signing import signed_headers
 
 logger = logging.getLogger(__name__)
@@ -116,11 +116,15 @@ class DeliveryActivities:
     @activity.defn
     async def deliver(self, request: DeliveryInput) -> DeliveryResult:
         info = activity.info()
-        if info.attempt > 1 or request.attempts_before:
-            done = await self._delivered_meanwhile(request)
-            if done is not None:
-                return done
-        event, endpoint = await self._rows(request, local=info.is_local)
+        retry = info.attempt > 1 or request.attempts_before > 0
+        event, endpoint, delivery = await self._rows(request, local=info.is_local, retry=retry)
+        done = _delivered_meanwhile(delivery)
+        if done is not None:
+            logger.info(
+                "already delivered; not sent again",
+                extra={"event_id": request.event_id, "endpoint_id": request.endpoint_id},
+            )
+            return done
         if event is None:
             raise ApplicationError(f"event {request.event_id} does not exist", non_retryable=True)
         if endpoint is None or endpoint.disabled_at is not None:
@@ -238,39 +242,26 @@ class DeliveryActivities:
             category=ApplicationErrorCategory.BENIGN,
         )
 
-    async def _delivered_meanwhile(self, request: DeliveryInput) -> DeliveryResult | None:
-        """The delivery's outcome when another run delivered it while this one waited to
-        retry (a resend, or the event's own run behind a resend): sending it again would only
-        repeat it, and a failure then would undo the delivery."""
-        async with store.read_transaction(self._sessions) as session:
-            delivery = await store.get_delivery(
-                session, event_id=request.event_id, endpoint_id=request.endpoint_id
-            )
-        if (
-            delivery is None
-            or delivery.status != DeliveryStatus.DELIVERED
-            or delivery.last_status_code is None
-        ):
-            return None
-        logger.info(
-            "already delivered; not sent again",
-            extra={"event_id": request.event_id, "endpoint_id": request.endpoint_id},
-        )
-        return DeliveryResult(status_code=delivery.last_status_code, attempts=delivery.attempts)
-
     async def _rows(
-        self, request: DeliveryInput, *, local: bool
-    ) -> tuple[Event | None, Endpoint | None]:
+        self, request: DeliveryInput, *, local: bool, retry: bool
+    ) -> tuple[Event | None, Endpoint | None, Delivery | None]:
         """The event and the endpoint: from the lookup just before a local first attempt,
-        otherwise from the store."""
+        otherwise from the store; and, for a retry, its delivery as it stands."""
         if local and self._handoff is not None:
             handed = self._handoff.take(request.event_id, request.endpoint_id)
             if handed is not None:
-                return handed
+                return *handed, None
         async with store.read_transaction(self._sessions) as session:
             event = await session.get(Event, request.event_id)
             endpoint = await session.get(Endpoint, request.endpoint_id)
-        return event, endpoint
+            delivery = (
+                await store.get_delivery(
+                    session, event_id=request.event_id, endpoint_id=request.endpoint_id
+                )
+                if retry
+                else None
+            )
+        return event, endpoint, delivery
 
     @activity.defn
     async def record_failure(self, request: DeliveryFailureInput) -> None:
@@ -377,6 +368,19 @@ class DeliveryActivities:
             )
         if settled is not None:
             metrics.count_settled(DeliveryStatus.FAILED, attempts=settled.attempts)
+
+
+def _delivered_meanwhile(delivery: Delivery | None) -> DeliveryResult | None:
+    """The delivery's outcome when another run delivered it while this one waited to retry
+    (a resend, or the event's own run behind a resend): sending it again would only repeat
+    it, and a failure then would undo the delivery."""
+    if (
+        delivery is None
+        or delivery.status != DeliveryStatus.DELIVERED
+        or delivery.last_status_code is None
+    ):
+        return None
+    return DeliveryResult(status_code=delivery.last_status_code, attempts=delivery.attempts)
 
 
 def _remaining(until: datetime) -> timedelta:

@@ -124,7 +124,7 @@ class WorkflowStarter:
         workflow_id = resend_workflow_id(event.id, endpoint_id)
         current = self.temporal.get_workflow_handle_for(EventWorkflow.run, workflow_id)
         replace = False
-        if await self._running(workflow_id):
+        if await self._running(current):
             if not await self._waiting_to_retry(current):
                 return Resend(current, already_running=True)
             replace = True
@@ -164,9 +164,9 @@ class WorkflowStarter:
             for state in states
         )
 
-    async def _running(self, workflow_id: str) -> bool:
+    async def _running(self, handle: WorkflowHandle[EventWorkflow, EventWorkflowResult]) -> bool:
         try:
-            described = await self.temporal.get_workflow_handle(workflow_id).describe(
+            described = await handle.describe(
                 rpc_timeout=timedelta(seconds=self.settings.temporal_rpc_timeout_seconds)
             )
         except RPCError as error:
