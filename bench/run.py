@@ -1,4 +1,5 @@
-"""The whole benchmark in order: pipeline, ceiling, retry precision, backlog, floor."""
+"""The whole benchmark in order: each fan-out on the pipeline, the floor and the ceiling
+in turn, then retry precision and the backlog on the pipeline."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import os
 import secrets
 import shutil
 import tempfile
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import partial
@@ -19,6 +21,7 @@ from temporalio.client import Client
 from bench import driver
 from bench.backlog import measure_backlog
 from bench.baselines import FloorProgress, ceiling_sender, floor_sender
+from bench.driver import Send
 from bench.machine import machine, versions
 from bench.monitor import Monitor
 from bench.pipeline import PipelineApi, Tenant
@@ -29,7 +32,14 @@ from bench.retry_precision import measure_retry_precision
 from bench.stack import Stack, start_floor, start_pipeline, stop_stack
 from bench.stats import burst_ratios
 from bench.timeline import timeline
-from bench.workloads import MAX_IN_FLIGHT, ReceiverProgress, Workload, measure
+from bench.workloads import (
+    MAX_IN_FLIGHT,
+    Explain,
+    Progress,
+    ReceiverProgress,
+    Workload,
+    measure,
+)
 from core.config import Settings
 from worker import delivery_client
 
@@ -108,10 +118,17 @@ async def run_bench(options: Options) -> dict[str, Any]:
                 workdir, workers=options.workers, admin_token=admin_token
             )
             stacks.append(pipeline)
+            floor = None
+            if not options.pipeline_only:
+                # Up from the start, idle while the others run: each fan-out's floor then
+                # runs right after its pipeline, on the machine of the same minutes.
+                floor = await start_floor(workdir, workers=options.workers, admin_token=admin_token)
+                stacks.append(floor)
             limits = httpx.Limits(max_connections=MAX_IN_FLIGHT, max_keepalive_connections=64)
-            async with httpx.AsyncClient(
-                base_url=pipeline.api_url, timeout=60, limits=limits
-            ) as api_http:
+            async with (
+                httpx.AsyncClient(base_url=pipeline.api_url, timeout=60, limits=limits) as api_http,
+                delivery_client(settings) as ceiling_http,
+            ):
                 api = PipelineApi(api_http, admin_token=admin_token)
                 tenants = {
                     fanout: await api.tenant(
@@ -125,13 +142,25 @@ async def run_bench(options: Options) -> dict[str, Any]:
                     "receiver": [receiver_child.process.pid],
                     "driver": [os.getpid()],
                 }
-                rates = await _pipeline_workloads(
-                    options, results, api, receiver, tenants, pipeline, Monitor(everyone)
-                )
-                if not options.pipeline_only:
-                    await _ceiling_workloads(
-                        options, settings, results, receiver, tenants, rates, Monitor(everyone)
-                    )
+                systems = [
+                    await _pipeline_system(options, results, api, receiver, tenants, pipeline)
+                ]
+                if floor is not None:
+                    systems += [
+                        await _floor_system(floor, paced=options.baseline_paced),
+                        _ceiling_system(
+                            settings,
+                            ceiling_http,
+                            receiver,
+                            tenants,
+                            warm_up_requests=options.concurrency,
+                            paced=options.baseline_paced,
+                        ),
+                    ]
+                await _workloads(options, results, systems, Monitor(everyone))
+                if floor is not None:
+                    await stop_stack(floor)
+                    stacks.remove(floor)
                 if not (options.throughput_only or options.pipeline_only):
                     results["retry_precision"] = await measure_retry_precision(
                         api, receiver, events=options.retry_events
@@ -144,13 +173,6 @@ async def run_bench(options: Options) -> dict[str, Any]:
                         concurrency=options.concurrency,
                         flat_seconds=options.backlog_flat_seconds,
                     )
-            await stop_stack(pipeline)
-            stacks.remove(pipeline)
-
-            if not options.pipeline_only:
-                floor = await start_floor(workdir, workers=options.workers, admin_token=admin_token)
-                stacks.append(floor)
-                await _floor_workloads(options, results, floor, rates)
         results["ratios"] = burst_ratios(results["workloads"])
         results["meta"]["finished_at"] = datetime.now(UTC).isoformat(timespec="seconds")
         results["meta"]["machine"]["load_average_at_end"] = [
@@ -169,148 +191,132 @@ async def run_bench(options: Options) -> dict[str, Any]:
             logger.error("the bench failed; logs of its processes are in %s", workdir)
 
 
-async def _pipeline_workloads(
+@dataclass
+class _System:
+    """One system under measurement: how to drive it at each fan-out, and what to watch."""
+
+    name: str
+    sender: Callable[[int, str], Send]
+    """For a fan-out and a workload's tag."""
+    progress: Callable[[int, str], Progress]
+    monitor: Monitor | None = None
+    """None: the monitor of the whole run."""
+    backpressure: bool = False
+    paced: bool = True
+    warm_up: Callable[[int], Awaitable[None]] | None = None
+    explain: Explain | None = None
+    during: Callable[[int], Coroutine[Any, Any, None]] | None = None
+    """Alongside the burst of a fan-out, when given."""
+
+
+async def _workloads(
+    options: Options, results: dict[str, Any], systems: list[_System], monitor: Monitor
+) -> None:
+    """Each fan-out's burst on every system, then its paced runs at shares of the
+    pipeline's burst rate (the first system's), every system in turn: a ratio compares
+    runs a minute apart, not a whole run apart, on a machine whose speed drifts by the
+    hour."""
+    modes = [("burst", None), *((f"paced-{share}", share) for share in PACED_SHARES)]
+    for fanout in options.fanouts:
+        burst_rate = 1.0
+        for mode, share in modes:
+            for system in systems:
+                if share is not None and not system.paced:
+                    continue
+                if share is None and system.warm_up is not None:
+                    await system.warm_up(fanout)
+                tag = _tag(system.name, fanout, mode)
+                workload = Workload(
+                    system.name,
+                    fanout,
+                    mode,
+                    options.duration,
+                    options.concurrency,
+                    rate=None if share is None else burst_rate * share / 100,
+                    backpressure=share is None and system.backpressure,
+                )
+                during = system.during if share is None else None
+                figures = await measure(
+                    workload,
+                    send=system.sender(fanout, tag),
+                    progress=system.progress(fanout, tag),
+                    monitor=system.monitor or monitor,
+                    drain_timeout=options.drain_timeout,
+                    during=partial(during, fanout) if during is not None else None,
+                    explain=system.explain,
+                )
+                results["workloads"].append(figures)
+                if share is None and system is systems[0]:
+                    burst_rate = figures["events_per_s"] or 1.0
+
+
+async def _pipeline_system(
     options: Options,
     results: dict[str, Any],
     api: PipelineApi,
     receiver: ReceiverControl,
     tenants: dict[int, Tenant],
     pipeline: Stack,
-    monitor: Monitor,
-) -> dict[int, float]:
-    """Each fan-out's burst, then paced runs at shares of it; returns the burst event rates."""
-    rates: dict[int, float] = {}
-    explain = partial(timeline, await Client.connect(pipeline.temporal.address))
-    for fanout, tenant in tenants.items():
-        send = api.emitter(tenant)
-        progress = ReceiverProgress(receiver, tenant.paths)
-        profiled = options.profile and fanout == PROFILED_FANOUT
-
-        async def profile(fanout: int = fanout) -> None:
-            pids = {f"worker-{n + 1}": w.process.pid for n, w in enumerate(pipeline.workers)}
-            if pipeline.api is not None:
-                pids["api"] = pipeline.api.process.pid
-            results["profiles"] += await record(
-                pids,
-                seconds=options.duration,
-                out_dir=options.results_dir,
-                label=f"k{fanout}-burst",
-            )
-
-        burst = await measure(
-            Workload(
-                "pipeline",
-                fanout,
-                "burst",
-                options.duration,
-                options.concurrency,
-                backpressure=True,
-            ),
-            send=send,
-            progress=progress,
-            monitor=monitor,
-            drain_timeout=options.drain_timeout,
-            during=profile if profiled else None,
-            explain=explain,
+) -> _System:
+    async def profile(fanout: int) -> None:
+        if fanout != PROFILED_FANOUT:
+            return
+        pids = {f"worker-{n + 1}": w.process.pid for n, w in enumerate(pipeline.workers)}
+        if pipeline.api is not None:
+            pids["api"] = pipeline.api.process.pid
+        results["profiles"] += await record(
+            pids, seconds=options.duration, out_dir=options.results_dir, label=f"k{fanout}-burst"
         )
-        results["workloads"].append(burst)
-        rates[fanout] = burst["events_per_s"] or 1.0
-        for share in PACED_SHARES:
-            paced = Workload(
-                "pipeline",
-                fanout,
-                f"paced-{share}",
-                options.duration,
-                options.concurrency,
-                rate=rates[fanout] * share / 100,
-            )
-            results["workloads"].append(
-                await measure(
-                    paced,
-                    send=send,
-                    progress=progress,
-                    monitor=monitor,
-                    drain_timeout=options.drain_timeout,
-                    explain=explain,
-                )
-            )
-    return rates
+
+    return _System(
+        "pipeline",
+        sender=lambda fanout, _tag: api.emitter(tenants[fanout]),
+        progress=lambda fanout, _tag: ReceiverProgress(receiver, tenants[fanout].paths),
+        backpressure=True,
+        explain=partial(timeline, await Client.connect(pipeline.temporal.address)),
+        during=profile if options.profile else None,
+    )
 
 
-async def _ceiling_workloads(
-    options: Options,
+def _ceiling_system(
     settings: Settings,
-    results: dict[str, Any],
+    http: httpx.AsyncClient,
     receiver: ReceiverControl,
     tenants: dict[int, Tenant],
-    rates: dict[int, float],
-    monitor: Monitor,
-) -> None:
-    """The same signed POSTs straight from this process, at full speed and at the
+    *,
+    warm_up_requests: int,
+    paced: bool,
+) -> _System:
+    """The same signed POSTs straight from this process: at full speed, and at the
     pipeline's paced rates."""
-    async with delivery_client(settings) as http:
-        for fanout, tenant in tenants.items():
-            send = ceiling_sender(
-                http, tenant.endpoints, max_in_flight=settings.worker_max_concurrent_activities
-            )
-            # Unmeasured: the client opens its connections, as the worker's did long before.
-            await driver.count(send, total=options.concurrency, concurrency=options.concurrency)
-            progress = ReceiverProgress(receiver, tenant.paths)
-            for workload in _baseline_workloads("ceiling", fanout, options, rates):
-                results["workloads"].append(
-                    await measure(
-                        workload,
-                        send=send,
-                        progress=progress,
-                        monitor=monitor,
-                        drain_timeout=options.drain_timeout,
-                    )
-                )
+    senders = {
+        fanout: ceiling_sender(
+            http, tenant.endpoints, max_in_flight=settings.worker_max_concurrent_activities
+        )
+        for fanout, tenant in tenants.items()
+    }
+
+    async def open_connections(fanout: int) -> None:
+        # Unmeasured: the client opens its connections, as the worker's did long before.
+        await driver.count(senders[fanout], total=warm_up_requests, concurrency=warm_up_requests)
+
+    return _System(
+        "ceiling",
+        sender=lambda fanout, _tag: senders[fanout],
+        progress=lambda fanout, _tag: ReceiverProgress(receiver, tenants[fanout].paths),
+        paced=paced,
+        warm_up=open_connections,
+    )
 
 
-async def _floor_workloads(
-    options: Options, results: dict[str, Any], floor: Stack, rates: dict[int, float]
-) -> None:
+async def _floor_system(floor: Stack, *, paced: bool) -> _System:
     client = await Client.connect(floor.temporal.address)
     settings = Settings(task_queue=floor.task_queue)
-    monitor = Monitor(floor.roles() | {"driver": [os.getpid()]})
-    for fanout in options.fanouts:
-        for workload in _baseline_workloads("floor", fanout, options, rates):
-            tag = _tag("floor", fanout, workload.mode)
-            results["workloads"].append(
-                await measure(
-                    workload,
-                    send=floor_sender(client, settings, fanout=fanout, tag=tag),
-                    progress=FloorProgress(client, fanout=fanout, tag=tag),
-                    monitor=monitor,
-                    drain_timeout=options.drain_timeout,
-                )
-            )
-
-
-def _baseline_workloads(
-    system: str, fanout: int, options: Options, rates: dict[int, float]
-) -> list[Workload]:
-    workloads = [
-        Workload(
-            system,
-            fanout,
-            "burst",
-            options.duration,
-            options.concurrency,
-            backpressure=system == "floor",
-        )
-    ]
-    if options.baseline_paced:
-        workloads += [
-            Workload(
-                system,
-                fanout,
-                f"paced-{share}",
-                options.duration,
-                options.concurrency,
-                rate=rates[fanout] * share / 100,
-            )
-            for share in PACED_SHARES
-        ]
-    return workloads
+    return _System(
+        "floor",
+        sender=lambda fanout, tag: floor_sender(client, settings, fanout=fanout, tag=tag),
+        progress=lambda fanout, tag: FloorProgress(client, fanout=fanout, tag=tag),
+        monitor=Monitor(floor.roles() | {"driver": [os.getpid()]}),
+        backpressure=True,
+        paced=paced,
+    )

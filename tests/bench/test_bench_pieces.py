@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -10,8 +11,9 @@ from typing import Any
 import httpx
 import pytest
 
-from bench import driver
+from bench import driver, run
 from bench.driver import Emission, Sent
+from bench.monitor import Monitor
 from bench.processes import start_receiver, stop
 from bench.receiver_control import PathSetup, ReceiverControl
 from bench.report import render_markdown
@@ -217,3 +219,75 @@ async def test_receiver_fails_the_first_attempts_it_is_told_to(
     receipts = await receiver.receipts()
     assert [status for _, _, _, status in receipts.attempts] == [500, 500, 204]
     assert await receiver.counts(["/retry/0"]) == 1
+
+
+class _InstantSystem:
+    """Deliveries that arrive as soon as they are sent, noted in the order they ran."""
+
+    poll_interval = 0.01
+
+    def __init__(self, name: str, ran: list[str]) -> None:
+        self.name = name
+        self._ran = ran
+        self._receipts: dict[str, list[float]] = {}
+        self._fanout = 1
+
+    def sender(self, fanout: int, tag: str) -> driver.Send:
+        self._ran.append(tag)
+
+        async def send(number: int) -> Sent:
+            await asyncio.sleep(0.005)
+            event_id = f"{tag}-{number}"
+            self._receipts[event_id] = [time.time()] * fanout
+            return Sent(accepted=True, event_id=event_id, status=202)
+
+        return send
+
+    def progress(self, fanout: int, tag: str) -> _InstantSystem:
+        self._fanout = fanout
+        return self
+
+    async def settle(self) -> None:
+        return None
+
+    async def reset(self) -> None:
+        self._receipts = {}
+
+    async def delivered(self) -> int:
+        return sum(len(times) for times in self._receipts.values())
+
+    async def receipts(self) -> dict[str, list[float]]:
+        return self._receipts
+
+
+async def test_each_fanout_runs_every_system_in_turn_at_the_pipelines_rates() -> None:
+    ran: list[str] = []
+    fakes = [_InstantSystem(name, ran) for name in ("pipeline", "floor", "ceiling")]
+    systems = [
+        run._System(
+            fake.name, sender=fake.sender, progress=fake.progress, paced=fake.name != "ceiling"
+        )
+        for fake in fakes
+    ]
+    results: dict[str, Any] = {"workloads": []}
+    options = run.Options(fanouts=[1, 3], duration=0.3, workers=1, concurrency=2)
+
+    await run._workloads(options, results, systems, Monitor({}))
+
+    assert ran == [
+        f"{system}-k{fanout}-{mode}"
+        for fanout in (1, 3)
+        for mode, systems_in_mode in (
+            ("burst", ("pipeline", "floor", "ceiling")),
+            ("paced-25", ("pipeline", "floor")),
+            ("paced-50", ("pipeline", "floor")),
+        )
+        for system in systems_in_mode
+    ]
+    workloads = {(w["system"], w["fanout"], w["mode"]): w for w in results["workloads"]}
+    for fanout in (1, 3):
+        pipeline_rate = workloads["pipeline", fanout, "burst"]["events_per_s"]
+        for system in ("pipeline", "floor"):
+            paced = workloads[system, fanout, "paced-25"]
+            assert paced["target_events_per_s"] == round(pipeline_rate / 4, 2)
+            assert paced["deliveries"] == paced["accepted"] * fanout > 0
