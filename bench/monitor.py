@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -16,6 +17,10 @@ import psutil
 
 SAMPLE_INTERVAL = 0.25
 MIB = 1024 * 1024
+# An idle machine here runs at about 1% of its CPUs.
+QUIET_PERCENT = 10.0
+QUIET_SAMPLE = 1.0
+QUIET_TIMEOUT = 60.0
 
 
 def _tree(pid: int, *, descendants: bool) -> list[psutil.Process]:
@@ -113,3 +118,22 @@ class Monitor:
             window.cpu_core_seconds = {
                 role: _cpu_seconds(members) - start[role] for role, members in processes.items()
             }
+
+
+async def machine_quiet(
+    *,
+    percent: float = QUIET_PERCENT,
+    sample: float = QUIET_SAMPLE,
+    timeout: float = QUIET_TIMEOUT,
+) -> dict[str, float]:
+    """Wait, boundedly, until the machine's CPUs are busy under ``percent`` for one sample,
+    so that what one workload left running (a server catching up, a store's checkpoint)
+    does not run into the next one's window. Returns the wait and the last sample."""
+    started = time.monotonic()
+    psutil.cpu_percent(interval=None)
+    while True:
+        await asyncio.sleep(sample)
+        busy = psutil.cpu_percent(interval=None)
+        waited = time.monotonic() - started
+        if busy < percent or waited >= timeout:
+            return {"waited_s": round(waited, 1), "busy_percent": busy}

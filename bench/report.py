@@ -47,8 +47,9 @@ endpoints are created through the API.
 - **Order**: both dev servers run throughout; for each K, the pipeline's burst, the
   floor's and the ceiling's come one after another, then each paced share on the three in
   the same order, so a ratio compares runs about a minute apart; an idle stack uses about
-  1% of one core. Retry precision and the backlog come last, with the floor's stack
-  stopped.
+  1% of one core. Each workload starts once the machine's CPUs are less than 10% busy
+  over a second (waiting at most 60 s; the results record the wait). Retry precision and
+  the backlog come last, with the floor's stack stopped.
 - **Throughput**: deliveries received / (first emit's start to last receipt).
   **End-to-end latency**: emit request start to the receiver's first accepted receipt,
   per delivery (wall clock; driver and receiver run on the same machine). **Emit

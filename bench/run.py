@@ -23,7 +23,7 @@ from bench.backlog import measure_backlog
 from bench.baselines import FloorProgress, ceiling_sender, floor_sender
 from bench.driver import Send
 from bench.machine import machine, versions
-from bench.monitor import Monitor
+from bench.monitor import Monitor, machine_quiet
 from bench.pipeline import PipelineApi, Tenant
 from bench.processes import start_receiver, stop
 from bench.profiling import record
@@ -210,12 +210,18 @@ class _System:
 
 
 async def _workloads(
-    options: Options, results: dict[str, Any], systems: list[_System], monitor: Monitor
+    options: Options,
+    results: dict[str, Any],
+    systems: list[_System],
+    monitor: Monitor,
+    *,
+    quiet: Callable[[], Awaitable[dict[str, float]]] = machine_quiet,
 ) -> None:
     """Each fan-out's burst on every system, then its paced runs at shares of the
     pipeline's burst rate (the first system's), every system in turn: a ratio compares
     runs a minute apart, not a whole run apart, on a machine whose speed drifts by the
-    hour."""
+    hour. Each workload waits for a quiet machine, as the stack of the one before it
+    shares the CPUs."""
     modes = [("burst", None), *((f"paced-{share}", share) for share in PACED_SHARES)]
     for fanout in options.fanouts:
         burst_rate = 1.0
@@ -236,6 +242,7 @@ async def _workloads(
                     backpressure=share is None and system.backpressure,
                 )
                 during = system.during if share is None else None
+                before = await quiet()
                 figures = await measure(
                     workload,
                     send=system.sender(fanout, tag),
@@ -245,6 +252,7 @@ async def _workloads(
                     during=partial(during, fanout) if during is not None else None,
                     explain=system.explain,
                 )
+                figures["machine_before"] = before
                 results["workloads"].append(figures)
                 if share is None and system is systems[0]:
                     burst_rate = figures["events_per_s"] or 1.0

@@ -13,7 +13,7 @@ import pytest
 
 from bench import driver, run
 from bench.driver import Emission, Sent
-from bench.monitor import Monitor
+from bench.monitor import Monitor, machine_quiet
 from bench.processes import start_receiver, stop
 from bench.receiver_control import PathSetup, ReceiverControl
 from bench.report import render_markdown
@@ -272,9 +272,14 @@ async def test_each_fanout_runs_every_system_in_turn_at_the_pipelines_rates() ->
     results: dict[str, Any] = {"workloads": []}
     options = run.Options(fanouts=[1, 3], duration=0.3, workers=1, concurrency=2)
 
-    await run._workloads(options, results, systems, Monitor({}))
+    async def quiet() -> dict[str, float]:
+        ran.append("quiet")
+        return {"waited_s": 0.0, "busy_percent": 1.0}
 
-    assert ran == [
+    await run._workloads(options, results, systems, Monitor({}), quiet=quiet)
+
+    assert ran[::2] == ["quiet"] * (len(ran) // 2)
+    assert ran[1::2] == [
         f"{system}-k{fanout}-{mode}"
         for fanout in (1, 3)
         for mode, systems_in_mode in (
@@ -291,3 +296,11 @@ async def test_each_fanout_runs_every_system_in_turn_at_the_pipelines_rates() ->
             paced = workloads[system, fanout, "paced-25"]
             assert paced["target_events_per_s"] == round(pipeline_rate / 4, 2)
             assert paced["deliveries"] == paced["accepted"] * fanout > 0
+            assert paced["machine_before"] == {"waited_s": 0.0, "busy_percent": 1.0}
+
+
+async def test_a_machine_never_quiet_enough_is_waited_for_only_until_the_timeout() -> None:
+    never = await machine_quiet(percent=0.0, sample=0.05, timeout=0.2)
+    assert never["waited_s"] >= 0.2
+    at_once = await machine_quiet(percent=101.0, sample=0.05, timeout=10.0)
+    assert at_once["waited_s"] < 1.0
