@@ -3,6 +3,7 @@ in turn, then retry precision and the backlog on the pipeline."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import secrets
@@ -21,6 +22,7 @@ from temporalio.client import Client
 from bench import driver
 from bench.backlog import measure_backlog
 from bench.baselines import FloorProgress, ceiling_sender, floor_sender
+from bench.database import scratch_schema
 from bench.driver import Send
 from bench.machine import machine, versions
 from bench.monitor import Monitor, machine_quiet
@@ -66,6 +68,8 @@ class Options:
     """Skip retry precision and the backlog: for comparing runs, e.g. by worker count."""
     pipeline_only: bool = False
     """Only the pipeline's workloads, no baselines: for comparing changes to the pipeline."""
+    database_url: str | None = None
+    """A PostgreSQL server for the store, in a schema of the run's own; SQLite otherwise."""
     command: str = "make bench"
     note: str | None = None
     options: dict[str, Any] = field(default_factory=dict)
@@ -99,7 +103,11 @@ async def run_bench(options: Options) -> dict[str, Any]:
                 ),
                 "worker_max_cached_workflows": settings.cached_workflows,
                 "delivery_max_connections": settings.delivery_max_connections,
-                "store": "SQLite (aiosqlite), as make run",
+                "store": (
+                    "PostgreSQL (psycopg), a schema of the run's own"
+                    if options.database_url
+                    else "SQLite (aiosqlite), as make run"
+                ),
                 "burst_concurrency": options.concurrency,
                 "workers": options.workers,
             },
@@ -110,12 +118,20 @@ async def run_bench(options: Options) -> dict[str, Any]:
     succeeded = False
     receiver_child = None
     stacks: list[Stack] = []
+    # Closed once every process that uses the store has stopped.
+    store = contextlib.ExitStack()
     try:
+        database_url = None
+        if options.database_url:
+            database_url = store.enter_context(scratch_schema(options.database_url))
         receiver_child, receiver_url = await start_receiver(workdir / "receiver.log")
         async with httpx.AsyncClient(timeout=30) as control:
             receiver = ReceiverControl(control, receiver_url)
             pipeline = await start_pipeline(
-                workdir, workers=options.workers, admin_token=admin_token
+                workdir,
+                workers=options.workers,
+                admin_token=admin_token,
+                database_url=database_url,
             )
             stacks.append(pipeline)
             floor = None
@@ -185,6 +201,7 @@ async def run_bench(options: Options) -> dict[str, Any]:
             await stop_stack(stack)
         if receiver_child is not None:
             await stop([receiver_child])
+        store.close()
         if succeeded:
             shutil.rmtree(workdir, ignore_errors=True)
         else:

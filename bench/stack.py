@@ -72,15 +72,21 @@ class Stack:
 
 
 def service_environment(
-    workdir: Path, temporal: Temporal, *, admin_token: str, task_queue: str
+    workdir: Path,
+    temporal: Temporal,
+    *,
+    admin_token: str,
+    task_queue: str,
+    database_url: str | None = None,
 ) -> dict[str, str]:
-    """What ``make run`` gives the worker and the API, pointed at the bench's server and store."""
+    """What ``make run`` gives the worker and the API, pointed at the bench's server and
+    store: SQLite in ``workdir`` unless ``database_url`` names another."""
     env = devstack.child_environment()
     env.update(
         {
             "TEMPORAL_ADDRESS": temporal.address,
             "TEMPORAL_NAMESPACE": "default",
-            "DATABASE_URL": f"sqlite+aiosqlite:///{workdir / 'webhooks.db'}",
+            "DATABASE_URL": database_url or f"sqlite+aiosqlite:///{workdir / 'webhooks.db'}",
             "WEBHOOKS_ENVIRONMENT": "development",
             "WEBHOOKS_ADMIN_TOKEN": admin_token,
             "WEBHOOKS_TASK_QUEUE": task_queue,
@@ -153,14 +159,25 @@ async def wait_for_pollers(
 
 
 async def start_pipeline(
-    workdir: Path, *, workers: int, admin_token: str, task_queue: str = "webhooks"
+    workdir: Path,
+    *,
+    workers: int,
+    admin_token: str,
+    task_queue: str = "webhooks",
+    database_url: str | None = None,
 ) -> Stack:
     """Temporal, its search attributes, ``workers`` worker processes and the API."""
     temporal = await start_temporal(workdir, "temporal")
     stack = Stack(temporal=temporal, task_queue=task_queue)
     try:
         await register_search_attributes(await Client.connect(temporal.address))
-        env = service_environment(workdir, temporal, admin_token=admin_token, task_queue=task_queue)
+        env = service_environment(
+            workdir,
+            temporal,
+            admin_token=admin_token,
+            task_queue=task_queue,
+            database_url=database_url,
+        )
         await migrate(env, workdir / "migrate.log")
         for number in range(workers):
             stack.workers.append(

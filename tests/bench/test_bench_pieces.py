@@ -9,9 +9,12 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import psycopg
 import pytest
+from sqlalchemy import text
 
 from bench import driver, run
+from bench.database import scratch_schema
 from bench.driver import Emission, Sent
 from bench.monitor import Monitor, machine_quiet
 from bench.processes import start_receiver, stop
@@ -20,6 +23,7 @@ from bench.report import render_markdown
 from bench.stats import burst_ratios, latency_summary_ms, percentile, ratio
 from bench.workloads import Workload, summarise
 from core.signing import generate_secret, signed_headers
+from core.store import create_sync_engine
 
 
 def test_percentile_interpolates_between_closest_ranks() -> None:
@@ -304,3 +308,34 @@ async def test_a_machine_never_quiet_enough_is_waited_for_only_until_the_timeout
     assert never["waited_s"] >= 0.2
     at_once = await machine_quiet(percent=101.0, sample=0.05, timeout=10.0)
     assert at_once["waited_s"] < 1.0
+
+
+def test_a_scratch_schema_holds_the_store_and_is_dropped_after() -> None:
+    with scratch_schema("postgresql://postgres@127.0.0.1:5432/test") as url:
+        assert url.startswith("postgresql+psycopg://")
+        engine = create_sync_engine(url)
+        try:
+            with engine.begin() as connection:
+                schema = connection.execute(text("SELECT current_schema()")).scalar_one()
+                connection.execute(text("CREATE TABLE bench_probe (id int)"))
+        finally:
+            engine.dispose()
+        assert schema.startswith("webhooks_bench_")
+        assert _schema_exists(schema)
+    assert not _schema_exists(schema)
+
+
+def test_a_scratch_schema_needs_postgresql(tmp_path: Path) -> None:
+    with (
+        pytest.raises(ValueError, match="PostgreSQL"),
+        scratch_schema(f"sqlite:///{tmp_path}/x.db"),
+    ):
+        pass
+
+
+def _schema_exists(name: str) -> bool:
+    with psycopg.connect("postgresql://postgres@127.0.0.1:5432/test") as connection:
+        found = connection.execute(
+            "SELECT 1 FROM information_schema.schemata WHERE schema_name = %s", (name,)
+        ).fetchone()
+    return found is not None

@@ -141,6 +141,7 @@ def test_a_second_report_of_the_same_run_copies_its_chart(tmp_path: Path) -> Non
         (["--quick"], False),
         (["--pipeline-only", "--fanouts", "3"], False),
         (["--no-docs"], False),
+        (["--database-url", "postgresql://postgres@127.0.0.1/test"], False),
     ],
 )
 def test_only_a_full_run_replaces_the_documented_figures(

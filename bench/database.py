@@ -1,0 +1,32 @@
+"""A store of the bench's own on a PostgreSQL server: a fresh schema, dropped after."""
+
+from __future__ import annotations
+
+import contextlib
+import secrets
+from collections.abc import Iterator
+
+import psycopg
+from psycopg import sql
+from sqlalchemy.engine import make_url
+
+from core.store import async_database_url
+
+
+@contextlib.contextmanager
+def scratch_schema(server_url: str) -> Iterator[str]:
+    """A ``DATABASE_URL`` whose tables land in a new schema of ``server_url``'s database,
+    so that a run starts on an empty store and leaves the database as it found it."""
+    url = make_url(async_database_url(server_url))
+    if url.get_backend_name() != "postgresql":
+        raise ValueError(f"a PostgreSQL URL is needed, not {url.get_backend_name()!r}")
+    schema = f"webhooks_bench_{secrets.token_hex(4)}"
+    admin = url.set(drivername="postgresql").render_as_string(hide_password=False)
+    with psycopg.connect(admin, autocommit=True) as connection:
+        connection.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(schema)))
+    try:
+        scoped = url.update_query_dict({"options": f"-csearch_path={schema}"})
+        yield scoped.render_as_string(hide_password=False)
+    finally:
+        with psycopg.connect(admin, autocommit=True) as connection:
+            connection.execute(sql.SQL("DROP SCHEMA {} CASCADE").format(sql.Identifier(schema)))
