@@ -19,7 +19,7 @@ SAMPLE_INTERVAL = 0.25
 MIB = 1024 * 1024
 # An idle machine here runs at about 1% of its CPUs.
 QUIET_PERCENT = 10.0
-QUIET_SAMPLE = 1.0
+QUIET_SAMPLE = 0.5
 QUIET_TIMEOUT = 60.0
 
 

@@ -49,6 +49,7 @@ logger = logging.getLogger(__name__)
 
 PACED_SHARES = (25, 50)
 PROFILED_FANOUT = 3
+CEILING_WARM_UP_SECONDS = 6.0
 
 
 @dataclass(frozen=True)
@@ -169,7 +170,7 @@ async def run_bench(options: Options) -> dict[str, Any]:
                             ceiling_http,
                             receiver,
                             tenants,
-                            warm_up_requests=options.concurrency,
+                            warm_up_concurrency=options.concurrency,
                             paced=options.baseline_paced,
                         ),
                     ]
@@ -309,7 +310,7 @@ def _ceiling_system(
     receiver: ReceiverControl,
     tenants: dict[int, Tenant],
     *,
-    warm_up_requests: int,
+    warm_up_concurrency: int,
     paced: bool,
 ) -> _System:
     """The same signed POSTs straight from this process: at full speed, and at the
@@ -321,16 +322,21 @@ def _ceiling_system(
         for fanout, tenant in tenants.items()
     }
 
-    async def open_connections(fanout: int) -> None:
-        # Unmeasured: the client opens its connections, as the worker's did long before.
-        await driver.count(senders[fanout], total=warm_up_requests, concurrency=warm_up_requests)
+    async def reach_steady_pool(fanout: int) -> None:
+        # Unmeasured, as the worker's pool was long before its bursts. A burst's first
+        # seconds open a connection per request in flight, and httpcore's pool walks every
+        # connection for every request, so a few hundred POSTs a second become a few dozen
+        # until the receiver closes the idle ones (uvicorn's 5 s keep-alive timeout).
+        await driver.burst(
+            senders[fanout], concurrency=warm_up_concurrency, duration=CEILING_WARM_UP_SECONDS
+        )
 
     return _System(
         "ceiling",
         sender=lambda fanout, _tag: senders[fanout],
         progress=lambda fanout, _tag: ReceiverProgress(receiver, tenants[fanout].paths),
         paced=paced,
-        warm_up=open_connections,
+        warm_up=reach_steady_pool,
     )
 
 
