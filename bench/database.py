@@ -1,4 +1,4 @@
-"""A store of the bench's own on a PostgreSQL server: a fresh schema, dropped after."""
+"""A store of its own on a PostgreSQL server: a fresh schema, dropped after."""
 
 from __future__ import annotations
 
@@ -14,13 +14,14 @@ from core.store import async_database_url
 
 
 @contextlib.contextmanager
-def scratch_schema(server_url: str) -> Iterator[str]:
+def scratch_schema(server_url: str, *, prefix: str = "webhooks_bench") -> Iterator[str]:
     """A ``DATABASE_URL`` whose tables land in a new schema of ``server_url``'s database,
-    so that a run starts on an empty store and leaves the database as it found it."""
+    so that a run (or a test) starts on an empty store and leaves the database as it found
+    it."""
     url = make_url(async_database_url(server_url))
     if url.get_backend_name() != "postgresql":
         raise ValueError(f"a PostgreSQL URL is needed, not {url.get_backend_name()!r}")
-    schema = f"webhooks_bench_{secrets.token_hex(4)}"
+    schema = f"{prefix}_{secrets.token_hex(8)}"
     admin = url.set(drivername="postgresql").render_as_string(hide_password=False)
     with psycopg.connect(admin, autocommit=True) as connection:
         connection.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(schema)))

@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import httpx
-import psycopg
 import pytest
 import uvicorn
 from sqlalchemy import Engine
@@ -27,6 +26,7 @@ from temporalio.client import Client, WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
 from api.main import create_app
+from bench.database import scratch_schema
 from core import store
 from core.automations import load_automations
 from core.config import Settings
@@ -100,12 +100,8 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
         yield f"sqlite+aiosqlite:///{tmp_path / 'webhooks.db'}"
         return
     # Each test gets a schema of its own in the shared database, dropped afterwards.
-    schema = f"t_{uuid.uuid4().hex[:16]}"
-    with psycopg.connect("postgresql://postgres@127.0.0.1:5432/test", autocommit=True) as conn:
-        conn.execute(f"CREATE SCHEMA {schema}")
-    yield f"{POSTGRES_URL}?options=-csearch_path%3D{schema}"
-    with psycopg.connect("postgresql://postgres@127.0.0.1:5432/test", autocommit=True) as conn:
-        conn.execute(f"DROP SCHEMA {schema} CASCADE")
+    with scratch_schema(POSTGRES_URL, prefix="t") as url:
+        yield url
 
 
 @pytest.fixture
