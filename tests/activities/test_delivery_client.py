@@ -1,0 +1,119 @@
+"""The client every delivery shares, against real servers on 127.0.0.1.
+
+A delivery is aimed at the address its URL's host resolved to, carrying the host name in
+its Host header and, over TLS, as the server name to verify (core/destinations.py). These
+requests are shaped the same way, with host names a certificate of the test's own covers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ssl
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import httpx
+import pytest
+import trustme
+
+from activities.delivery import _describe
+from tests.conftest import make_settings
+from tests.receiver import Answer, Receiver
+from worker import delivery_client
+
+COVERED = "hooks.school.test"
+NOT_COVERED = "other.school.test"
+ANSWER = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok"
+
+
+class TLSServer:
+    """Answers 200 to every request on a connection, and counts its connections."""
+
+    def __init__(self, context: ssl.SSLContext) -> None:
+        self._context = context
+        self.connections = 0
+        self.port = 0
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.connections += 1
+        with contextlib.suppress(asyncio.IncompleteReadError, ConnectionError, ssl.SSLError):
+            while True:
+                head = (await reader.readuntil(b"\r\n\r\n")).lower()
+                length = int(head.split(b"content-length:")[1].split(b"\r\n")[0])
+                await reader.readexactly(length)
+                writer.write(ANSWER)
+                await writer.drain()
+        writer.close()
+
+    @contextlib.asynccontextmanager
+    async def serving(self) -> AsyncIterator[TLSServer]:
+        server = await asyncio.start_server(self._serve, "127.0.0.1", 0, ssl=self._context)
+        self.port = server.sockets[0].getsockname()[1]
+        async with server:
+            yield self
+
+
+@pytest.fixture
+def authority() -> trustme.CA:
+    return trustme.CA()
+
+
+@pytest.fixture
+async def tls_server(authority: trustme.CA) -> AsyncIterator[TLSServer]:
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    authority.issue_cert(COVERED).configure_cert(context)
+    async with TLSServer(context).serving() as server:
+        yield server
+
+
+def _client(tmp_path: Path, authority: trustme.CA) -> httpx.AsyncClient:
+    trusted = ssl.create_default_context()
+    authority.configure_trust(trusted)
+    return delivery_client(make_settings(f"sqlite:///{tmp_path}/store.db"), verify=trusted)
+
+
+async def _post_pinned(http: httpx.AsyncClient, port: int, host: str) -> httpx.Response:
+    return await http.post(
+        f"https://127.0.0.1:{port}/hook",
+        content=b"{}",
+        headers={"host": host},
+        extensions={"sni_hostname": host},
+    )
+
+
+async def test_a_pinned_delivery_verifies_the_certificate_for_its_host_name(
+    tls_server: TLSServer, authority: trustme.CA, tmp_path: Path
+) -> None:
+    async with _client(tmp_path, authority) as http:
+        first = await _post_pinned(http, tls_server.port, COVERED)
+        again = await _post_pinned(http, tls_server.port, COVERED)
+
+    assert (first.status_code, again.status_code) == (200, 200)
+    assert tls_server.connections == 1
+
+
+async def test_a_connection_verified_for_one_host_name_is_not_reused_for_another(
+    tls_server: TLSServer, authority: trustme.CA, tmp_path: Path
+) -> None:
+    async with _client(tmp_path, authority) as http:
+        assert (await _post_pinned(http, tls_server.port, COVERED)).status_code == 200
+        with pytest.raises(httpx.HTTPError) as refused:
+            await _post_pinned(http, tls_server.port, NOT_COVERED)
+
+    assert "certificate is not valid for 'other.school.test'" in _describe(refused.value)
+
+
+async def test_a_cookie_set_by_a_receiver_is_never_sent_back(
+    receiver: Receiver, tmp_path: Path
+) -> None:
+    receiver.default("/hook", Answer(headers={"set-cookie": "session=secret; Path=/"}))
+
+    async with delivery_client(make_settings(f"sqlite:///{tmp_path}/store.db")) as http:
+        for _ in range(2):
+            assert (await http.post(receiver.url("/hook"), content=b"{}")).status_code == 200
+
+    assert [request.headers.get("cookie") for request in receiver.received("/hook")] == [
+        None,
+        None,
+    ]
