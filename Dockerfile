@@ -4,11 +4,12 @@ FROM python:3.11.14-slim-trixie
 
 # The settings find retry_policies.toml, automations.toml and the migrations beside the
 # code, so every command, the `webhooks` script included, imports the code from /app.
-# MALLOC_ARENA_MAX: fewer glibc malloc arenas for the threads of the store's connections,
-# as devstack.py sets it for `make run`: less memory left resident after a burst.
+# MALLOC_ARENA_MAX: one glibc malloc arena for the threads of the store's connections and
+# the Temporal SDK, as devstack.py sets it for `make run`: less memory left resident after a
+# burst.
 ENV PYTHONPATH=/app \
     PYTHONUNBUFFERED=1 \
-    MALLOC_ARENA_MAX=2 \
+    MALLOC_ARENA_MAX=1 \
     PYTHONDONTWRITEBYTECODE=1 \
     PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1

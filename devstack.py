@@ -46,9 +46,10 @@ API_READY_TIMEOUT = 30.0
 STOP_TIMEOUT = 10.0
 POLL_INTERVAL = 0.5
 # glibc gives each thread that allocates its own malloc arena, up to 8 per core; the
-# worker's store connections each run on a thread, and what a burst frees in those arenas
-# stays resident. Two arenas, as the Dockerfile sets too, keep it in fewer, fuller ones.
-MALLOC_ARENA_MAX = "2"
+# worker's store connections and the Temporal SDK's runtime each run threads, and what a
+# burst frees in those arenas stays resident. One arena, as the Dockerfile sets too, keeps
+# it in one heap; the threads that allocate mostly wait on the interpreter's lock anyway.
+MALLOC_ARENA_MAX = "1"
 
 PORT_USERS = {
     TEMPORAL_PORT: "Temporal gRPC",

@@ -6,6 +6,7 @@ This is the one place where workflows, activities and their dependencies meet.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import signal
 import ssl
@@ -78,23 +79,36 @@ def temporal_runtime(settings: Settings) -> Runtime | None:
         raise MetricsPortError(f"cannot serve Temporal metrics on {address}: {error}") from error
 
 
+IDLE_CONNECTION_SECONDS = 4.0
+
+
 def delivery_client(
     settings: Settings, *, verify: ssl.SSLContext | bool = True
 ) -> httpx.AsyncClient:
-    """The one HTTP client every delivery shares: pooled, bounded, never following redirects,
-    keeping no cookies (a receiver's cookie must not reach the next endpoint on its address).
+    """The one HTTP client every delivery shares: pooled, bounded in all and per address,
+    never following redirects, keeping no cookies (a receiver's cookie must not reach the
+    next endpoint on its address).
 
-    httpx's own pool walks every pooled connection for every request, which costs a busy
-    worker several times the CPU of the POST itself; aiohttp's pool, behind httpx's
-    interface, does not. aiohttp also pools by the TLS server name as well as the address,
-    so a connection verified for one host name is never reused for another on the same
-    address."""
-    limits = httpx.Limits(
-        max_connections=settings.delivery_max_connections,
-        max_keepalive_connections=settings.delivery_max_connections,
+    It is httpx on aiohttp's pool: httpx's own walks every pooled connection for every
+    request, which costs a busy worker more CPU than the POSTs. aiohttp pools by TLS server
+    name as well as address, so a connection verified for one host name never carries a
+    delivery for another on the same address."""
+    connector = functools.partial(
+        aiohttp.TCPConnector,
+        limit=settings.delivery_max_connections,
+        limit_per_host=settings.delivery_max_connections_per_host,
+        # Common servers close idle connections after 5 s; letting go first avoids sending
+        # on a connection the receiver is closing.
+        keepalive_timeout=IDLE_CONNECTION_SECONDS,
+        ssl=httpx.create_ssl_context(verify=verify),
     )
     return httpx.AsyncClient(
-        transport=AiohttpTransport(client=lambda: _aiohttp_session(verify, limits)),
+        # aiohttp's session must be made inside the event loop, at the first delivery.
+        transport=AiohttpTransport(
+            client=lambda: aiohttp.ClientSession(
+                connector=connector(), cookie_jar=aiohttp.DummyCookieJar()
+            )
+        ),
         timeout=httpx.Timeout(
             settings.delivery_read_timeout_seconds,
             connect=settings.delivery_connect_timeout_seconds,
@@ -103,15 +117,6 @@ def delivery_client(
         cookies=CookieJar(DefaultCookiePolicy(allowed_domains=[])),
         headers={"user-agent": settings.delivery_user_agent},
     )
-
-
-def _aiohttp_session(verify: ssl.SSLContext | bool, limits: httpx.Limits) -> aiohttp.ClientSession:
-    connector = aiohttp.TCPConnector(
-        limit=limits.max_connections or 0,
-        keepalive_timeout=limits.keepalive_expiry,
-        ssl=httpx.create_ssl_context(verify=verify),
-    )
-    return aiohttp.ClientSession(connector=connector, cookie_jar=aiohttp.DummyCookieJar())
 
 
 def warn_of_a_small_cache(settings: Settings) -> None:

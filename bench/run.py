@@ -104,6 +104,7 @@ async def run_bench(options: Options) -> dict[str, Any]:
                 ),
                 "worker_max_cached_workflows": settings.cached_workflows,
                 "delivery_max_connections": settings.delivery_max_connections,
+                "delivery_max_connections_per_host": settings.delivery_max_connections_per_host,
                 "store": (
                     "PostgreSQL (psycopg), a schema of the run's own"
                     if options.database_url

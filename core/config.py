@@ -80,6 +80,11 @@ class Settings(BaseSettings):
     delivery_connect_timeout_seconds: float = 15.0
     delivery_read_timeout_seconds: float = 15.0
     delivery_max_connections: int = 200
+    delivery_max_connections_per_host: int = Field(
+        default=50,
+        description="Connections one worker keeps open to one address at once; more "
+        "deliveries to it wait for one within their attempt's time.",
+    )
     delivery_user_agent: str = "Teachstack-Webhooks/0.1"
     delivery_allowlist: list[str] = Field(
         default_factory=list,

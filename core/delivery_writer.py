@@ -14,6 +14,8 @@ milliseconds; on every database it spares the event loop a round trip per statem
 from __future__ import annotations
 
 import asyncio
+import functools
+import importlib
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -22,7 +24,6 @@ from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import Connection, Engine, Insert, bindparam, insert, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import col
 
 from core.contracts import DeliveryStatus
@@ -142,15 +143,17 @@ _RESTART_DELIVERY = (
         updated_at=bindparam("b_now", type_=UTCDateTime),
     )
 )
-# By dialect: an INSERT that leaves a delivery already recorded as it is.
-_ADD_DELIVERIES: dict[str, Insert] = {
-    "sqlite": sqlite.insert(Delivery).on_conflict_do_nothing(
+
+
+@functools.cache
+def _add_deliveries(dialect: str) -> Insert:
+    """An INSERT that leaves a delivery already recorded as it is, in the dialect's words.
+    Only the dialect in use is imported: PostgreSQL's costs a worker on SQLite 2 MiB."""
+    insert_of_dialect = importlib.import_module(f"sqlalchemy.dialects.{dialect}").insert
+    statement: Insert = insert_of_dialect(Delivery).on_conflict_do_nothing(
         index_elements=["event_id", "endpoint_id"]
-    ),
-    "postgresql": postgresql.insert(Delivery).on_conflict_do_nothing(
-        index_elements=["event_id", "endpoint_id"]
-    ),
-}
+    )
+    return statement
 
 
 class DeliveryWriter:
@@ -243,7 +246,7 @@ class DeliveryWriter:
             for endpoint_id, policy in write.policies.items()
         ]
         if rows:
-            connection.execute(_ADD_DELIVERIES[connection.dialect.name], rows)
+            connection.execute(_add_deliveries(connection.dialect.name), rows)
         if write.restart and write.policies:
             connection.execute(
                 _RESTART_DELIVERY,

@@ -27,11 +27,15 @@ NOT_COVERED = "other.school.test"
 ANSWER = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok"
 
 
-class TLSServer:
-    """Answers 200 to every request on a connection, and counts its connections."""
+class Server:
+    """Answers 200 to every request on a connection, after ``delay`` seconds; counts its
+    connections and the most requests it had in hand at once."""
 
-    def __init__(self, context: ssl.SSLContext) -> None:
+    def __init__(self, context: ssl.SSLContext | None = None, *, delay: float = 0.0) -> None:
         self._context = context
+        self._delay = delay
+        self._in_hand = 0
+        self.most_in_hand = 0
         self.connections = 0
         self.port = 0
 
@@ -42,12 +46,16 @@ class TLSServer:
                 head = (await reader.readuntil(b"\r\n\r\n")).lower()
                 length = int(head.split(b"content-length:")[1].split(b"\r\n")[0])
                 await reader.readexactly(length)
+                self._in_hand += 1
+                self.most_in_hand = max(self.most_in_hand, self._in_hand)
+                await asyncio.sleep(self._delay)
+                self._in_hand -= 1
                 writer.write(ANSWER)
                 await writer.drain()
         writer.close()
 
     @contextlib.asynccontextmanager
-    async def serving(self) -> AsyncIterator[TLSServer]:
+    async def serving(self) -> AsyncIterator[Server]:
         server = await asyncio.start_server(self._serve, "127.0.0.1", 0, ssl=self._context)
         self.port = server.sockets[0].getsockname()[1]
         async with server:
@@ -60,10 +68,10 @@ def authority() -> trustme.CA:
 
 
 @pytest.fixture
-async def tls_server(authority: trustme.CA) -> AsyncIterator[TLSServer]:
+async def tls_server(authority: trustme.CA) -> AsyncIterator[Server]:
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     authority.issue_cert(COVERED).configure_cert(context)
-    async with TLSServer(context).serving() as server:
+    async with Server(context).serving() as server:
         yield server
 
 
@@ -83,7 +91,7 @@ async def _post_pinned(http: httpx.AsyncClient, port: int, host: str) -> httpx.R
 
 
 async def test_a_pinned_delivery_verifies_the_certificate_for_its_host_name(
-    tls_server: TLSServer, authority: trustme.CA, tmp_path: Path
+    tls_server: Server, authority: trustme.CA, tmp_path: Path
 ) -> None:
     async with _client(tmp_path, authority) as http:
         first = await _post_pinned(http, tls_server.port, COVERED)
@@ -94,7 +102,7 @@ async def test_a_pinned_delivery_verifies_the_certificate_for_its_host_name(
 
 
 async def test_a_connection_verified_for_one_host_name_is_not_reused_for_another(
-    tls_server: TLSServer, authority: trustme.CA, tmp_path: Path
+    tls_server: Server, authority: trustme.CA, tmp_path: Path
 ) -> None:
     async with _client(tmp_path, authority) as http:
         assert (await _post_pinned(http, tls_server.port, COVERED)).status_code == 200
@@ -117,3 +125,17 @@ async def test_a_cookie_set_by_a_receiver_is_never_sent_back(
         None,
         None,
     ]
+
+
+async def test_deliveries_to_one_address_share_a_bounded_number_of_connections(
+    tmp_path: Path,
+) -> None:
+    settings = make_settings(f"sqlite:///{tmp_path}/store.db", delivery_max_connections_per_host=3)
+
+    async with Server(delay=0.2).serving() as server, delivery_client(settings) as http:
+        answers = await asyncio.gather(
+            *(http.post(f"http://127.0.0.1:{server.port}/hook", content=b"{}") for _ in range(12))
+        )
+
+    assert [answer.status_code for answer in answers] == [200] * 12
+    assert (server.connections, server.most_in_hand) == (3, 3)
