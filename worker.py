@@ -6,7 +6,6 @@ This is the one place where workflows, activities and their dependencies meet.
 from __future__ import annotations
 
 import asyncio
-import functools
 import logging
 import signal
 import ssl
@@ -93,22 +92,22 @@ def delivery_client(
     request, which costs a busy worker more CPU than the POSTs. aiohttp pools by TLS server
     name as well as address, so a connection verified for one host name never carries a
     delivery for another on the same address."""
-    connector = functools.partial(
-        aiohttp.TCPConnector,
-        limit=settings.delivery_max_connections,
-        limit_per_host=settings.delivery_max_connections_per_host,
-        # Common servers close idle connections after 5 s; letting go first avoids sending
-        # on a connection the receiver is closing.
-        keepalive_timeout=IDLE_CONNECTION_SECONDS,
-        ssl=httpx.create_ssl_context(verify=verify),
-    )
+    tls = httpx.create_ssl_context(verify=verify)
+
+    def session() -> aiohttp.ClientSession:
+        connector = aiohttp.TCPConnector(
+            limit=settings.delivery_max_connections,
+            limit_per_host=settings.delivery_max_connections_per_host,
+            # Common servers close idle connections after 5 s; letting go first avoids
+            # sending on a connection the receiver is closing.
+            keepalive_timeout=IDLE_CONNECTION_SECONDS,
+            ssl=tls,
+        )
+        return aiohttp.ClientSession(connector=connector, cookie_jar=aiohttp.DummyCookieJar())
+
     return httpx.AsyncClient(
         # aiohttp's session must be made inside the event loop, at the first delivery.
-        transport=AiohttpTransport(
-            client=lambda: aiohttp.ClientSession(
-                connector=connector(), cookie_jar=aiohttp.DummyCookieJar()
-            )
-        ),
+        transport=AiohttpTransport(client=session),
         timeout=httpx.Timeout(
             settings.delivery_read_timeout_seconds,
             connect=settings.delivery_connect_timeout_seconds,

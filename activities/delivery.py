@@ -393,13 +393,14 @@ def _remaining(until: datetime) -> timedelta:
 
 
 def _describe(error: BaseException) -> str:
+    chain = list(_chain(error))
     # The socket's own error, at the end of the chain, tells the customer what to fix.
-    cause = _root_cause(error)
+    cause = chain[-1]
     if isinstance(cause, ConnectionRefusedError):
         return "ConnectError: connection refused: nothing accepts connections at that port"
     if isinstance(cause, socket.gaierror):
         return f"ConnectError: the host name could not be resolved ({cause.strerror})"
-    if any(isinstance(link, TimeoutError) for link in _chain(error)):
+    if any(isinstance(link, TimeoutError) for link in chain):
         return f"timed out: {type(error).__name__}"
     # Behind aiohttp, httpx's class is a guess (a server that hangs up arrives as a
     # ConnectTimeout); the transport's own error, when there is one, names what happened.
@@ -421,8 +422,3 @@ def _chain(error: BaseException) -> Iterator[BaseException]:
         seen.add(id(link))
         yield link
         link = link.__cause__ or link.__context__
-
-
-def _root_cause(error: BaseException) -> BaseException:
-    *_, last = _chain(error)
-    return last

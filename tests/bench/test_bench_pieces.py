@@ -25,6 +25,8 @@ from bench.workloads import Workload, summarise
 from core.signing import generate_secret, signed_headers
 from core.store import create_sync_engine
 
+POSTGRES_SERVER = "postgresql://postgres@127.0.0.1:5432/test"
+
 
 def test_percentile_interpolates_between_closest_ranks() -> None:
     values = [4.0, 1.0, 3.0, 2.0]
@@ -311,7 +313,7 @@ async def test_a_machine_never_quiet_enough_is_waited_for_only_until_the_timeout
 
 
 def test_a_scratch_schema_holds_the_store_and_is_dropped_after() -> None:
-    with scratch_schema("postgresql://postgres@127.0.0.1:5432/test") as url:
+    with scratch_schema(POSTGRES_SERVER) as url:
         assert url.startswith("postgresql+psycopg://")
         engine = create_sync_engine(url)
         try:
@@ -334,7 +336,7 @@ def test_a_scratch_schema_needs_postgresql(tmp_path: Path) -> None:
 
 
 def _schema_exists(name: str) -> bool:
-    with psycopg.connect("postgresql://postgres@127.0.0.1:5432/test") as connection:
+    with psycopg.connect(POSTGRES_SERVER) as connection:
         found = connection.execute(
             "SELECT 1 FROM information_schema.schemata WHERE schema_name = %s", (name,)
         ).fetchone()
