@@ -17,6 +17,7 @@ import httpx
 import pytest
 import trustme
 
+import worker
 from activities.delivery import _describe
 from tests.conftest import make_settings
 from tests.receiver import Answer, Receiver
@@ -112,14 +113,17 @@ async def test_a_connection_verified_for_one_host_name_is_not_reused_for_another
     assert "certificate is not valid for 'other.school.test'" in _describe(refused.value)
 
 
+# A pinned delivery's URL holds an address; an allowlisted host name stays in its URL.
+@pytest.mark.parametrize("host", ["127.0.0.1", "localhost"])
 async def test_a_cookie_set_by_a_receiver_is_never_sent_back(
-    receiver: Receiver, tmp_path: Path
+    receiver: Receiver, tmp_path: Path, host: str
 ) -> None:
     receiver.default("/hook", Answer(headers={"set-cookie": "session=secret; Path=/"}))
+    url = f"http://{host}:{receiver.port}/hook"
 
     async with delivery_client(make_settings(f"sqlite:///{tmp_path}/store.db")) as http:
         for _ in range(2):
-            assert (await http.post(receiver.url("/hook"), content=b"{}")).status_code == 200
+            assert (await http.post(url, content=b"{}")).status_code == 200
 
     assert [request.headers.get("cookie") for request in receiver.received("/hook")] == [
         None,
@@ -139,3 +143,20 @@ async def test_deliveries_to_one_address_share_a_bounded_number_of_connections(
 
     assert [answer.status_code for answer in answers] == [200] * 12
     assert (server.connections, server.most_in_hand) == (3, 3)
+
+
+async def test_a_connection_idle_past_its_time_is_let_go_rather_than_reused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(worker, "IDLE_CONNECTION_SECONDS", 0.3)
+    settings = make_settings(f"sqlite:///{tmp_path}/store.db")
+
+    async with Server().serving() as server, delivery_client(settings) as http:
+        url = f"http://127.0.0.1:{server.port}/hook"
+        await http.post(url, content=b"{}")
+        await http.post(url, content=b"{}")
+        reused = server.connections
+        await asyncio.sleep(0.6)
+        await http.post(url, content=b"{}")
+
+    assert (reused, server.connections) == (1, 2)
