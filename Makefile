@@ -1,4 +1,5 @@
-# Development tasks. `make run` starts Temporal, the worker and the API; `make test` is CI.
+# Development tasks. `make run` starts Temporal, the workers and the API (`make run
+# WORKERS=N` for another number of worker processes); `make test` is CI.
 
 PYTHON ?= python3
 VENV := .venv
@@ -17,7 +18,7 @@ $(VENV)/.installed-%: pyproject.toml
 	touch $@
 
 run: install
-	$(BIN)/python devstack.py
+	$(BIN)/python devstack.py $(if $(WORKERS),--workers $(WORKERS))
 
 # The linters and the suite cover the benchmark too, so they install its extra beside dev.
 lint: $(VENV)/.installed-dev,bench

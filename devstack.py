@@ -1,14 +1,15 @@
-"""Development launcher behind ``make run``: Temporal, the worker and the API in one terminal,
-once ``webhooks db upgrade`` has brought the store's schema up to date.
+"""Development launcher behind ``make run``: Temporal, the workers and the API in one
+terminal, once ``webhooks db upgrade`` has brought the store's schema up to date.
 
 Development only. Temporal's dev server keeps its state in ``.data/temporal.db`` so
 workflows survive restarts, and its chatty output goes to ``.data/temporal.log``; the
-worker and the API write to this terminal. Ctrl-C stops everything, API and worker first
-so they finish cleanly while Temporal is still there.
+workers and the API write to this terminal. Ctrl-C stops everything, API and workers
+first so they finish cleanly while Temporal is still there.
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import contextlib
 import os
@@ -16,7 +17,7 @@ import shutil
 import signal
 import socket
 import sys
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -50,6 +51,10 @@ POLL_INTERVAL = 0.5
 # burst frees in those arenas stays resident. One arena, as the Dockerfile sets too, keeps
 # it in one heap; the threads that allocate mostly wait on the interpreter's lock anyway.
 MALLOC_ARENA_MAX = "1"
+# One worker process is bound by how fast its single event loop takes tasks from the
+# Temporal SDK, not by a core; a second, with a loop of its own, delivered about a third
+# more on 2 cores, a third no more than two (docs/performance.md).
+WORKERS = 2
 
 PORT_USERS = {
     TEMPORAL_PORT: "Temporal gRPC",
@@ -199,7 +204,23 @@ def child_environment() -> dict[str, str]:
     return env
 
 
-async def spawn(name: str, command: Sequence[str], *, log: Path | None = None) -> Child:
+def worker_environment(settings: Settings, number: int) -> dict[str, str]:
+    """Worker ``number`` (from 0) serves its metrics two ports past the one before it, so
+    workers on one host never contend for a port; 0 keeps a port off for all of them."""
+    ports = {
+        "WEBHOOKS_WORKER_METRICS_PORT": settings.worker_metrics_port,
+        "WEBHOOKS_TEMPORAL_METRICS_PORT": settings.temporal_metrics_port,
+    }
+    return {name: str(port + 2 * number if port else 0) for name, port in ports.items()}
+
+
+async def spawn(
+    name: str,
+    command: Sequence[str],
+    *,
+    log: Path | None = None,
+    env: Mapping[str, str] | None = None,
+) -> Child:
     output = log.open("wb") if log is not None else None
     try:
         # A session of its own keeps the terminal's Ctrl-C away from the child, so it is
@@ -207,7 +228,7 @@ async def spawn(name: str, command: Sequence[str], *, log: Path | None = None) -
         process = await asyncio.create_subprocess_exec(
             *command,
             cwd=PROJECT_ROOT,
-            env=child_environment(),
+            env=child_environment() | dict(env or {}),
             stdin=asyncio.subprocess.DEVNULL,
             stdout=output,
             stderr=asyncio.subprocess.STDOUT if output is not None else None,
@@ -297,7 +318,22 @@ def store_location(settings: Settings) -> str:
     return url.render_as_string(hide_password=True)
 
 
-def announce(settings: Settings) -> None:
+def metrics_addresses(settings: Settings, workers: int) -> str:
+    """Where each worker serves its own metrics and the Temporal SDK's, for the banner."""
+    environments = [worker_environment(settings, number) for number in range(workers)]
+    own = [env["WEBHOOKS_WORKER_METRICS_PORT"] for env in environments]
+    sdk = [env["WEBHOOKS_TEMPORAL_METRICS_PORT"] for env in environments]
+    host = settings.metrics_host
+    parts = [
+        f"{what} on {host}:{', :'.join(ports)}"
+        for what, ports in (("metrics", own), ("Temporal SDK metrics", sdk))
+        if ports[0] != "0"
+    ]
+    return "; ".join(parts) or "metrics off"
+
+
+def announce(settings: Settings, workers: int) -> None:
+    processes = "1 process" if workers == 1 else f"{workers} processes"
     say(
         "\n".join(
             [
@@ -306,6 +342,7 @@ def announce(settings: Settings) -> None:
                 f"  Temporal gRPC  {TEMPORAL_ADDRESS}",
                 f"  Temporal UI    http://{HOST}:{TEMPORAL_UI_PORT}",
                 f"  Temporal log   {TEMPORAL_LOG}",
+                f"  Workers        {processes}  ({metrics_addresses(settings, workers)})",
                 f"  API            {API_URL}  (docs: {API_URL}/docs)",
                 f"  Dashboard      {API_URL}/  (sign in with an account's API key)",
                 f"  Store          {store_location(settings)}",
@@ -374,7 +411,9 @@ async def migrate_store(stop: asyncio.Event) -> None:
         raise Interrupted
 
 
-async def start(children: list[Child], stop: asyncio.Event, settings: Settings) -> None:
+async def start(
+    children: list[Child], stop: asyncio.Event, settings: Settings, *, workers: int
+) -> None:
     binary = temporal_binary()
     DATA_DIR.mkdir(parents=True, exist_ok=True)
     await migrate_store(stop)
@@ -395,11 +434,18 @@ async def start(children: list[Child], stop: asyncio.Event, settings: Settings) 
     if added:
         say(f"Registered search attributes: {', '.join(added)}")
 
-    say("Starting the worker and the API ...")
-    children.append(await spawn("the worker", worker_command()))
+    say(
+        "Starting the workers and the API ..."
+        if workers > 1
+        else "Starting the worker and the API ..."
+    )
+    for number in range(workers):
+        name = f"worker {number + 1}" if workers > 1 else "the worker"
+        env = worker_environment(settings, number)
+        children.append(await spawn(name, worker_command(), env=env))
     children.append(await spawn("the API", api_command()))
     await wait_until_ready(f"the API at {API_URL}", api_answers, children, stop, API_READY_TIMEOUT)
-    announce(settings)
+    announce(settings, workers)
 
 
 def development_settings() -> Settings:
@@ -415,7 +461,7 @@ def development_settings() -> Settings:
     return settings
 
 
-async def run() -> int:
+async def run(workers: int) -> int:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
@@ -425,7 +471,7 @@ async def run() -> int:
     try:
         settings = development_settings()
         check_ports_free()
-        await start(children, stop, settings)
+        await start(children, stop, settings, workers=workers)
         exited = await first_exit(children, stop)
         if exited is not None:
             returncode = exited.process.returncode
@@ -448,11 +494,32 @@ async def run() -> int:
             say("Stopped.")
 
 
+def parse(arguments: Sequence[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="devstack.py", description="The development stack behind make run."
+    )
+    parser.add_argument(
+        "--workers",
+        type=positive,
+        default=WORKERS,
+        help=f"worker processes (default {WORKERS})",
+    )
+    return parser.parse_args(arguments)
+
+
+def positive(text: str) -> int:
+    number = int(text)
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"at least 1, not {number}")
+    return number
+
+
 def main() -> None:
+    arguments = parse(sys.argv[1:])
     # Relative paths in the settings (such as .env) resolve the same as for the children.
     os.chdir(PROJECT_ROOT)
     try:
-        sys.exit(asyncio.run(run()))
+        sys.exit(asyncio.run(run(arguments.workers)))
     except KeyboardInterrupt:
         # Ctrl-C before the signal handlers were installed: nothing was started yet.
         sys.exit(130)

@@ -277,7 +277,8 @@ async def main() -> None:
     except (ValidationError, RetryPolicyError, AutomationError) as error:
         sys.exit(f"worker cannot start: {error}")
     logging.basicConfig(
-        level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s"
+        level=settings.log_level,
+        format="%(asctime)s %(levelname)s %(name)s[%(process)d] %(message)s",
     )
     warn_of_a_small_cache(settings)
     try:

@@ -15,6 +15,7 @@ from collections.abc import Coroutine
 from pathlib import Path
 from typing import Any, TypeVar
 
+import devstack
 from bench.chart import write_chart
 from bench.report import render_markdown, render_summary
 from bench.run import Options, run_bench
@@ -42,7 +43,12 @@ def parse(arguments: list[str]) -> argparse.Namespace:
     )
     parser.add_argument("--fanouts", type=_fanouts, default=[1, 3, 30], help="e.g. 1,3,30")
     parser.add_argument("--duration", type=float, default=None, help="seconds per workload")
-    parser.add_argument("--workers", type=int, default=1, help="worker processes")
+    parser.add_argument(
+        "--workers",
+        type=devstack.positive,
+        default=devstack.WORKERS,
+        help=f"worker processes (default {devstack.WORKERS}, as make run)",
+    )
     parser.add_argument("--concurrency", type=int, default=32, help="burst emitters")
     parser.add_argument("--profile", action="store_true", help="py-spy the K=3 burst")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="results JSON")

@@ -95,6 +95,13 @@ class Monitor:
             for role, processes in self._processes().items()
         }
 
+    def rss_mib_each(self, role: str) -> list[float]:
+        """Each of a role's processes on its own (with its descendants), as started."""
+        return [
+            round(_rss_bytes(_tree(pid, descendants=role not in self._alone)) / MIB, 1)
+            for pid in self._roles.get(role, [])
+        ]
+
     @contextlib.asynccontextmanager
     async def window(self) -> AsyncIterator[Window]:
         processes = self._processes()

@@ -269,6 +269,15 @@ def _backlog_section(backlog: dict[str, Any] | None) -> list[str]:
         ]
         for role in roles
     ]
+    each = backlog.get("worker_rss_mib_each") or {}
+    if len(each.get("after", [])) > 1:
+        rows[roles.index("worker")][0] = "workers, together"
+        rows += [
+            [f"worker {number}", *(_number(value) for value in readings), MISSING]
+            for number, readings in enumerate(
+                zip(each["before"], each["after"], each["later"], strict=True), start=1
+            )
+        ]
     later = f"{backlog['later_after_s']:g} s later"
     refused = backlog.get("refused_by") or {}
     refusals = (

@@ -86,30 +86,56 @@ def _at_most(what: str, value: float | None, limit: float) -> Verdict:
 
 
 def _backlog_memory(backlog: dict[str, Any] | None) -> Verdict:
+    """Judged for each worker process, as a replica's memory is sized; the workers'
+    total is shown beside it."""
     target = (
         f"worker RSS under {WORKER_RSS_MB:,.0f} MB and flat, "
         f"{BACKLOG_DELIVERIES:,} deliveries in backoff"
     )
-    if not backlog:
+    readings = _worker_readings(backlog)
+    if backlog is None or readings is None:
         return Verdict(target, "-", None, "not measured")
-    before = backlog["rss_mib_before"].get("worker")
-    after = backlog["rss_mib_after"].get("worker")
-    later = backlog["rss_mib_later"].get("worker")
-    if before is None or after is None or later is None:
-        return Verdict(target, "-", None, "not measured")
+    before, after, later = readings
     waiting = backlog["deliveries_waiting"]
-    highest = max(after, later)
+    highest = max(after + later)
     measured = (
-        f"{before:,.1f} MiB before, {after:,.1f} MiB ({after * MIB / 1e6:,.1f} MB) with "
-        f"{waiting:,} waiting, {later:,.1f} MiB {backlog['later_after_s']:.0f} s later"
+        f"{_mibs(before)} MiB before, {_mibs(after)} MiB (at most "
+        f"{highest * MIB / 1e6:,.1f} MB) with {waiting:,} waiting, {_mibs(later)} MiB "
+        f"{backlog['later_after_s']:.0f} s later"
     )
+    if len(after) > 1:
+        measured = (
+            f"each of {len(after)} worker processes: {measured}; "
+            f"{backlog['rss_mib_after']['worker']:,.1f} MiB together"
+        )
     if waiting < BACKLOG_DELIVERIES:
         return Verdict(target, measured, None, f"not judged: {waiting:,} deliveries waited")
     problems = []
     if highest * MIB / 1e6 >= WORKER_RSS_MB:
         problems.append(f"over by {highest * MIB / 1e6 - WORKER_RSS_MB:,.1f} MB")
-    if later - after > FLAT_MIB:
-        problems.append(f"grew {later - after:,.1f} MiB while the deliveries waited")
+    growth = max(then - now for now, then in zip(after, later, strict=True))
+    if growth > FLAT_MIB:
+        problems.append(f"grew {growth:,.1f} MiB while the deliveries waited")
     if problems:
         return Verdict(target, measured, False, "missed: " + "; ".join(problems))
     return Verdict(target, measured, True, "met")
+
+
+def _worker_readings(
+    backlog: dict[str, Any] | None,
+) -> tuple[list[float], list[float], list[float]] | None:
+    """Each worker process's RSS before, with the backlog, and later; results from before
+    each process was read apart hold one reading for all."""
+    if not backlog:
+        return None
+    each = backlog.get("worker_rss_mib_each")
+    if each and all(each.get(moment) for moment in ("before", "after", "later")):
+        return each["before"], each["after"], each["later"]
+    totals = [backlog[f"rss_mib_{moment}"].get("worker") for moment in ("before", "after", "later")]
+    if any(total is None for total in totals):
+        return None
+    return [totals[0]], [totals[1]], [totals[2]]
+
+
+def _mibs(values: list[float]) -> str:
+    return " and ".join(f"{value:,.1f}" for value in values)

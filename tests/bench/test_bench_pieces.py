@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import subprocess
+import sys
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -170,6 +172,33 @@ def test_doc_says_why_backlog_emits_were_refused() -> None:
     }
 
     assert "41 of the emits were refused: 40 503, 1 ReadTimeout." in render_markdown(results)
+
+
+def test_doc_shows_each_worker_process_under_backlog() -> None:
+    results = sample_results() | {
+        "backlog": {
+            "policy": "bench-backlog",
+            "endpoints": 10,
+            "events": 1000,
+            "deliveries_waiting": 10_000,
+            "rss_mib_before": {"worker": 201.0},
+            "rss_mib_after": {"worker": 230.0},
+            "rss_mib_later": {"worker": 230.5},
+            "worker_rss_mib_each": {
+                "before": [100.0, 101.0],
+                "after": [110.0, 120.0],
+                "later": [110.2, 120.3],
+            },
+            "later_after_s": 10.0,
+            "idle_cpu": {"worker": {"core_seconds": 0.04}},
+        }
+    }
+
+    rendered = render_markdown(results)
+
+    assert "| workers, together | 201.0 | 230.0 | 230.5 | 0.04 |" in rendered
+    assert "| worker 1 | 100.0 | 110.0 | 110.2 | - |" in rendered
+    assert "| worker 2 | 101.0 | 120.0 | 120.3 | - |" in rendered
 
 
 @pytest.fixture
@@ -341,3 +370,28 @@ def _schema_exists(name: str) -> bool:
             "SELECT 1 FROM information_schema.schemata WHERE schema_name = %s", (name,)
         ).fetchone()
     return found is not None
+
+
+def test_each_process_of_a_role_is_read_apart_and_adds_up_to_the_role() -> None:
+    # One process holds 64 MiB more than the other, touched so that it is resident.
+    holders = [
+        subprocess.Popen(
+            [sys.executable, "-c", f"b = bytearray({size}); import time; time.sleep(60)"]
+        )
+        for size in (0, 64 * 1024 * 1024)
+    ]
+    try:
+        monitor = Monitor({"worker": [holder.pid for holder in holders]})
+        deadline = time.monotonic() + 20
+        while (each := monitor.rss_mib_each("worker"))[1] - each[0] < 60:
+            assert time.monotonic() < deadline, f"never resident: {each}"
+            time.sleep(0.1)
+        together = monitor.rss_mib()["worker"]
+    finally:
+        for holder in holders:
+            holder.kill()
+            holder.wait()
+
+    assert each[0] > 1
+    assert 60 < each[1] - each[0] < 70
+    assert together == pytest.approx(sum(each), abs=1)

@@ -94,6 +94,31 @@ def test_a_missed_target_says_by_how_much() -> None:
     assert memory.verdict == "missed: over by 3.1 MB; grew 2.0 MiB while the deliveries waited"
 
 
+def test_memory_is_judged_for_each_worker_process() -> None:
+    results = _run(pipeline_burst=65.0, floor_burst=100.0, paced=None)
+    results["backlog"] |= {
+        "rss_mib_after": {"worker": 230.0},
+        "worker_rss_mib_each": {
+            "before": [100.0, 101.0],
+            "after": [110.0, 120.0],
+            "later": [110.2, 121.5],
+        },
+    }
+
+    (memory,) = [verdict for verdict in verdicts(results) if "RSS" in verdict.target]
+
+    # Neither process reaches 150 MB, though the two together do; one of them grew.
+    assert memory.measured == (
+        "each of 2 worker processes: 100.0 and 101.0 MiB before, 110.0 and 120.0 MiB (at "
+        "most 127.4 MB) with 10,000 waiting, 110.2 and 121.5 MiB 10 s later; 230.0 MiB "
+        "together"
+    )
+    assert (memory.met, memory.verdict) == (
+        False,
+        "missed: grew 1.5 MiB while the deliveries waited",
+    )
+
+
 def test_what_a_run_did_not_measure_is_not_judged() -> None:
     found = verdicts(_run(pipeline_burst=65.0, floor_burst=None, paced=None, waiting=1_000))
 

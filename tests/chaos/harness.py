@@ -12,7 +12,7 @@ import subprocess
 import tempfile
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -234,12 +234,13 @@ class Service:
         )
         assert migration.returncode == 0, migration.stderr
 
-    def start_worker(self) -> Process:
+    def start_worker(self, env: Mapping[str, str] | None = None) -> Process:
+        """A worker process on the service's settings, ``env`` overriding some of them."""
         worker = Process(
             f"worker-{len(self.workers) + 1}",
             worker_command(),
             self.workdir / f"worker-{len(self.workers) + 1}.log",
-            self.env,
+            self.env | dict(env or {}),
         )
         worker.start()
         self.workers.append(worker)

@@ -1,7 +1,8 @@
 """Scaling out: two worker processes on one task queue both take deliveries.
 
-This is what ``docker compose up --scale worker=N`` relies on: replicas need no
-coordination of their own, Temporal hands each task to whichever worker polls for it. Each
+This is what ``make run`` (two workers on one host) and ``docker compose up --scale
+worker=N`` rely on: replicas need no coordination of their own, Temporal hands each task
+to whichever worker polls for it. Each
 worker's share is read from the event workflows' histories, where Temporal records the
 identity (``pid@host``, the SDK's default) of the worker that ran each activity.
 """
@@ -14,13 +15,16 @@ from collections import Counter
 from collections.abc import AsyncIterator, Iterable
 from pathlib import Path
 
+import httpx
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 from temporalio.api.enums.v1 import TaskQueueType
 from temporalio.api.taskqueue.v1 import TaskQueue
 from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.client import Client
 
 from core.contracts import event_workflow_id
+from devstack import HOST, free_port, worker_environment
 from tests.chaos.harness import (
     Process,
     Service,
@@ -30,6 +34,7 @@ from tests.chaos.harness import (
     api_service,
     wait_until,
 )
+from tests.conftest import make_settings
 from tests.receiver import Receiver
 
 EVENTS = 60
@@ -89,11 +94,45 @@ async def delivering_workers(client: Client, event_ids: Iterable[str]) -> Counte
     return ran
 
 
-@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+def free_ports(count: int) -> int:
+    """The first of ``count`` consecutive loopback ports that are all free now."""
+    while True:
+        first = free_port()
+        sockets = [socket.socket() for _ in range(count)]
+        try:
+            for offset, probe in enumerate(sockets):
+                probe.bind((HOST, first + offset))
+        except OSError:
+            continue
+        finally:
+            for probe in sockets:
+                probe.close()
+        return first
+
+
+async def attempts_counted(port: int) -> float:
+    async with httpx.AsyncClient() as http:
+        answer = await http.get(f"http://{HOST}:{port}/metrics")
+    answer.raise_for_status()
+    return sum(
+        sample.value
+        for family in text_string_to_metric_families(answer.text)
+        if family.name == "webhooks_delivery_attempts"
+        for sample in family.samples
+        if sample.name == "webhooks_delivery_attempts_total"
+    )
+
+
 async def test_two_workers_on_one_task_queue_share_the_deliveries(
-    service: Service, temporal: TemporalServer, receiver: Receiver
+    service: Service, temporal: TemporalServer, receiver: Receiver, database_url: str
 ) -> None:
-    workers = [service.start_worker(), service.start_worker()]
+    # Metrics on, each worker on ports of its own, as make run starts them.
+    first = free_ports(4)
+    settings = make_settings(
+        database_url, worker_metrics_port=first, temporal_metrics_port=first + 1
+    )
+    environments = [worker_environment(settings, number) for number in range(2)]
+    workers = [service.start_worker(env) for env in environments]
     identities = {identity(worker) for worker in workers}
     client = await Client.connect(temporal.address)
     task_queue = service.env["WEBHOOKS_TASK_QUEUE"]
@@ -126,3 +165,9 @@ async def test_two_workers_on_one_task_queue_share_the_deliveries(
     assert sum(ran.values()) >= EVENTS * ENDPOINTS
     for worker in workers:
         assert worker.running, f"{worker.name} exited; see {worker.log}"
+    for env in environments:
+        assert await attempts_counted(int(env["WEBHOOKS_WORKER_METRICS_PORT"])) > 0
+        sdk_port = env["WEBHOOKS_TEMPORAL_METRICS_PORT"]
+        async with httpx.AsyncClient() as http:
+            sdk_metrics = await http.get(f"http://{HOST}:{sdk_port}/metrics")
+        assert "temporal_" in sdk_metrics.text
