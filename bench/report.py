@@ -303,6 +303,26 @@ def _backlog_section(backlog: dict[str, Any] | None) -> list[str]:
     ]
 
 
+def _profiles_section(results: dict[str, Any]) -> list[str]:
+    profiled = results.get("profiled_burst")
+    cost = (
+        f" It delivered {profiled['deliveries_per_s']:,.1f} deliveries/s while sampled, "
+        "and counts in no figure above."
+        if profiled
+        else ""
+    )
+    return [
+        "## Profiles",
+        "",
+        "py-spy flame graphs of a K=3 pipeline burst of their own, run after the measured "
+        "one so that the sampling does not weigh on it, written by the run beside its "
+        f"results (not kept in the repository).{cost}",
+        "",
+        *(f"- `{_project_relative(path)}`" for path in results["profiles"]),
+        "",
+    ]
+
+
 def _environment_section(meta: dict[str, Any]) -> list[str]:
     machine, versions = meta["machine"], meta["versions"]
     lines = [
@@ -379,15 +399,7 @@ def render_markdown(
     lines += _retry_section(results.get("retry_precision"))
     lines += _backlog_section(results.get("backlog"))
     if results.get("profiles"):
-        lines += [
-            "## Profiles",
-            "",
-            "py-spy flame graphs of the K=3 burst, written by the run beside its results "
-            "(not kept in the repository):",
-            "",
-            *(f"- `{_project_relative(path)}`" for path in results["profiles"]),
-            "",
-        ]
+        lines += _profiles_section(results)
     lines += _environment_section(meta)
     lines += ["## How it is measured", "", METHOD]
     return "\n".join(lines).rstrip() + "\n"

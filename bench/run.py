@@ -224,8 +224,9 @@ class _System:
     paced: bool = True
     warm_up: Callable[[int], Awaitable[None]] | None = None
     explain: Explain | None = None
-    during: Callable[[int], Coroutine[Any, Any, None]] | None = None
-    """Alongside the burst of a fan-out, when given."""
+    profile: Callable[[int], Coroutine[Any, Any, None]] | None = None
+    """Samples the processes through a burst at ``PROFILED_FANOUT`` of its own, run after
+    the measured one: the sampler takes CPU the measured figures must not lose to it."""
 
 
 async def _workloads(
@@ -260,7 +261,6 @@ async def _workloads(
                     rate=None if share is None else burst_rate * share / 100,
                     backpressure=share is None and system.backpressure,
                 )
-                during = system.during if share is None else None
                 before = await quiet()
                 figures = await measure(
                     workload,
@@ -268,13 +268,24 @@ async def _workloads(
                     progress=system.progress(fanout, tag),
                     monitor=system.monitor or monitor,
                     drain_timeout=options.drain_timeout,
-                    during=partial(during, fanout) if during is not None else None,
                     explain=system.explain,
                 )
                 figures["machine_before"] = before
                 results["workloads"].append(figures)
                 if share is None and system is systems[0]:
                     burst_rate = figures["events_per_s"] or 1.0
+                if share is None and system.profile is not None and fanout == PROFILED_FANOUT:
+                    profiled_tag = f"{tag}-profiled"
+                    await quiet()
+                    profiled = await measure(
+                        workload,
+                        send=system.sender(fanout, profiled_tag),
+                        progress=system.progress(fanout, profiled_tag),
+                        monitor=system.monitor or monitor,
+                        drain_timeout=options.drain_timeout,
+                        during=partial(system.profile, fanout),
+                    )
+                    results["profiled_burst"] = profiled
 
 
 async def _pipeline_system(
@@ -286,8 +297,6 @@ async def _pipeline_system(
     pipeline: Stack,
 ) -> _System:
     async def profile(fanout: int) -> None:
-        if fanout != PROFILED_FANOUT:
-            return
         pids = {f"worker-{n + 1}": w.process.pid for n, w in enumerate(pipeline.workers)}
         if pipeline.api is not None:
             pids["api"] = pipeline.api.process.pid
@@ -301,7 +310,7 @@ async def _pipeline_system(
         progress=lambda fanout, _tag: ReceiverProgress(receiver, tenants[fanout].paths),
         backpressure=True,
         explain=partial(timeline, await Client.connect(pipeline.temporal.address)),
-        during=profile if options.profile else None,
+        profile=profile if options.profile else None,
     )
 
 

@@ -334,6 +334,37 @@ async def test_each_fanout_runs_every_system_in_turn_at_the_pipelines_rates() ->
             assert paced["machine_before"] == {"waited_s": 0.0, "busy_percent": 1.0}
 
 
+async def test_a_profile_samples_a_burst_of_its_own_after_the_measured_one() -> None:
+    ran: list[str] = []
+    fake = _InstantSystem("pipeline", ran)
+    profiled_while: list[str] = []
+
+    async def profile(fanout: int) -> None:
+        profiled_while.append(f"k{fanout} after {ran[-1]}")
+
+    systems = [run._System("pipeline", fake.sender, fake.progress, profile=profile)]
+    results: dict[str, Any] = {"workloads": []}
+    options = run.Options(fanouts=[1, 3], duration=0.3, workers=1, concurrency=2)
+
+    async def quiet() -> dict[str, float]:
+        return {"waited_s": 0.0, "busy_percent": 1.0}
+
+    await run._workloads(options, results, systems, Monitor({}), quiet=quiet)
+
+    assert ran == [
+        "pipeline-k1-burst",
+        "pipeline-k1-paced-25",
+        "pipeline-k1-paced-50",
+        "pipeline-k3-burst",
+        "pipeline-k3-burst-profiled",
+        "pipeline-k3-paced-25",
+        "pipeline-k3-paced-50",
+    ]
+    assert profiled_while == ["k3 after pipeline-k3-burst-profiled"]
+    assert len(results["workloads"]) == 6
+    assert results["profiled_burst"]["deliveries"] > 0
+
+
 async def test_a_machine_never_quiet_enough_is_waited_for_only_until_the_timeout() -> None:
     never = await machine_quiet(percent=0.0, sample=0.05, timeout=0.2)
     assert never["waited_s"] >= 0.2
@@ -395,3 +426,15 @@ def test_each_process_of_a_role_is_read_apart_and_adds_up_to_the_role() -> None:
     assert each[0] > 1
     assert 60 < each[1] - each[0] < 70
     assert together == pytest.approx(sum(each), abs=1)
+
+
+def test_doc_says_the_profiled_burst_counts_in_no_figure() -> None:
+    results = sample_results() | {
+        "profiles": ["bench/results/profile-k3-burst-api.svg"],
+        "profiled_burst": {"deliveries_per_s": 51.25},
+    }
+
+    rendered = render_markdown(results)
+
+    assert "It delivered 51.2 deliveries/s while sampled, and counts in no figure" in rendered
+    assert "- `bench/results/profile-k3-burst-api.svg`" in rendered
