@@ -1,5 +1,5 @@
-# Development tasks. `make run` starts Temporal, the workers and the API (`make run
-# WORKERS=N` for another number of worker processes); `make test` is CI.
+# Development tasks. `make run` starts Temporal, the worker and the API (`make run
+# WORKERS=N` for more worker processes); `make test` is CI.
 
 PYTHON ?= python3
 VENV := .venv

@@ -51,10 +51,9 @@ POLL_INTERVAL = 0.5
 # burst frees in those arenas stays resident. One arena, as the Dockerfile sets too, keeps
 # it in one heap; the threads that allocate mostly wait on the interpreter's lock anyway.
 MALLOC_ARENA_MAX = "1"
-# One worker process is bound by how fast its single event loop takes tasks from the
-# Temporal SDK, not by a core; a second, with a loop of its own, delivered about a third
-# more on 2 cores, a third no more than two (docs/performance.md).
-WORKERS = 2
+# More worker processes (`make run WORKERS=N`) each bring an event loop of their own; on 2
+# cores a second one did not deliver more in sustained bursts (docs/performance.md).
+WORKERS = 1
 
 PORT_USERS = {
     TEMPORAL_PORT: "Temporal gRPC",

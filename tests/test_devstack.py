@@ -10,8 +10,8 @@ import devstack
 from tests.conftest import make_settings
 
 
-def test_make_run_starts_two_workers_unless_told_otherwise() -> None:
-    assert devstack.parse([]).workers == devstack.WORKERS == 2
+def test_make_run_starts_one_worker_unless_told_otherwise() -> None:
+    assert devstack.parse([]).workers == devstack.WORKERS == 1
     assert devstack.parse(["--workers", "3"]).workers == 3
 
 
