@@ -243,6 +243,25 @@ async def _workloads(
     hour. Each workload waits for a quiet machine, as the stack of the one before it
     shares the CPUs."""
     modes = [("burst", None), *((f"paced-{share}", share) for share in PACED_SHARES)]
+
+    async def run_on(
+        system: _System,
+        workload: Workload,
+        tag: str,
+        *,
+        during: Callable[[], Coroutine[Any, Any, None]] | None = None,
+        explain: Explain | None = None,
+    ) -> dict[str, Any]:
+        return await measure(
+            workload,
+            send=system.sender(workload.fanout, tag),
+            progress=system.progress(workload.fanout, tag),
+            monitor=system.monitor or monitor,
+            drain_timeout=options.drain_timeout,
+            during=during,
+            explain=explain,
+        )
+
     for fanout in options.fanouts:
         burst_rate = 1.0
         for mode, share in modes:
@@ -262,30 +281,16 @@ async def _workloads(
                     backpressure=share is None and system.backpressure,
                 )
                 before = await quiet()
-                figures = await measure(
-                    workload,
-                    send=system.sender(fanout, tag),
-                    progress=system.progress(fanout, tag),
-                    monitor=system.monitor or monitor,
-                    drain_timeout=options.drain_timeout,
-                    explain=system.explain,
-                )
+                figures = await run_on(system, workload, tag, explain=system.explain)
                 figures["machine_before"] = before
                 results["workloads"].append(figures)
                 if share is None and system is systems[0]:
                     burst_rate = figures["events_per_s"] or 1.0
                 if share is None and system.profile is not None and fanout == PROFILED_FANOUT:
-                    profiled_tag = f"{tag}-profiled"
                     await quiet()
-                    profiled = await measure(
-                        workload,
-                        send=system.sender(fanout, profiled_tag),
-                        progress=system.progress(fanout, profiled_tag),
-                        monitor=system.monitor or monitor,
-                        drain_timeout=options.drain_timeout,
-                        during=partial(system.profile, fanout),
+                    results["profiled_burst"] = await run_on(
+                        system, workload, f"{tag}-profiled", during=partial(system.profile, fanout)
                     )
-                    results["profiled_burst"] = profiled
 
 
 async def _pipeline_system(
