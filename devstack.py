@@ -144,6 +144,14 @@ def temporal_command(
         "journal_mode=WAL",
         "--sqlite-pragma",
         "synchronous=NORMAL",
+        # One partition per task queue, where the dev server makes four: one server on one
+        # SQLite file gains no parallelism from more, and with four a burst now and then
+        # had a workflow task recorded as started that no worker received, its event held
+        # back until the task's 10 s timeout.
+        "--dynamic-config-value",
+        "matching.numTaskqueueReadPartitions=1",
+        "--dynamic-config-value",
+        "matching.numTaskqueueWritePartitions=1",
         "--log-level",
         "warn",
         *search_attribute_flags(),

@@ -11,6 +11,10 @@ workload's events the emit-to-receipt time is split into:
 - ``to_first_receipt``: the worker's part, until the receiver has the first delivery
   (lookup, then the first attempts);
 - ``first_task``: the whole first workflow task, until its last first attempt is stored.
+
+Every accepted event's history is also read for workflow tasks that timed out: a task
+recorded as started that no worker received, or that a worker died with, waits out its
+timeout (10 s by default), and its event waits with it.
 """
 
 from __future__ import annotations
@@ -52,6 +56,12 @@ def spans(history: WorkflowHistory, *, emitted_at: float, first_receipt: float) 
     return found
 
 
+def timed_out_tasks(history: WorkflowHistory) -> int:
+    return sum(
+        event.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_TIMED_OUT for event in history.events
+    )
+
+
 def sample_of(emissions: Sequence[Emission], size: int) -> list[Emission]:
     """Up to ``size`` accepted emissions, evenly spread over the workload."""
     accepted = [emission for emission in emissions if emission.accepted and emission.event_id]
@@ -66,22 +76,32 @@ async def timeline(
     *,
     size: int = SAMPLE,
 ) -> dict[str, Any]:
-    """Each span's summary in milliseconds over a sample of the delivered events."""
-    chosen = [e for e in sample_of(emissions, size) if e.event_id and receipts.get(e.event_id)]
+    """Each span's summary in milliseconds over a sample of the delivered events, and the
+    workflow tasks that timed out among all the accepted ones."""
+    sampled = {
+        e.event_id for e in sample_of(emissions, size) if e.event_id and receipts.get(e.event_id)
+    }
     slots = asyncio.Semaphore(_AT_ONCE)
 
-    async def of(emission: Emission) -> dict[str, float]:
+    async def of(emission: Emission) -> tuple[dict[str, float] | None, int]:
         assert emission.event_id is not None
         async with slots:
             handle = client.get_workflow_handle(event_workflow_id(emission.event_id))
             history = await handle.fetch_history()
-        return spans(
-            history, emitted_at=emission.started, first_receipt=min(receipts[emission.event_id])
-        )
+        found = None
+        if emission.event_id in sampled:
+            first_receipt = min(receipts[emission.event_id])
+            found = spans(history, emitted_at=emission.started, first_receipt=first_receipt)
+        return found, timed_out_tasks(history)
 
-    measured = await asyncio.gather(*(of(emission) for emission in chosen))
+    read = await asyncio.gather(
+        *(of(emission) for emission in emissions if emission.accepted and emission.event_id)
+    )
+    measured = [found for found, _ in read if found is not None]
     return {
         "events": len(measured),
+        "timed_out_tasks": sum(timeouts for _, timeouts in read),
+        "events_with_timed_out_tasks": sum(timeouts > 0 for _, timeouts in read),
         **{
             span: latency_summary_ms([found[span] for found in measured if span in found])
             for span in SPANS

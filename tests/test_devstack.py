@@ -1,12 +1,19 @@
-"""``make run``'s launcher: how many workers it starts and where each serves its metrics."""
+"""``make run``'s launcher: how many workers it starts, where each serves its metrics, and
+the Temporal dev server it runs."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
+import httpx
 import pytest
+from temporalio import workflow
+from temporalio.client import Client
+from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 
 import devstack
+from tests.chaos.harness import TemporalServer
 from tests.conftest import make_settings
 
 
@@ -47,3 +54,52 @@ def test_metrics_turned_off_stay_off_for_every_worker(tmp_path: Path) -> None:
         "WEBHOOKS_TEMPORAL_METRICS_PORT": "0",
     }
     assert devstack.metrics_addresses(settings, 2) == "metrics off"
+
+
+@workflow.defn
+class Nothing:
+    @workflow.run
+    async def run(self) -> None:
+        return None
+
+
+class ServerWithMetrics(TemporalServer):
+    """``make run``'s dev server, serving its own metrics, which name the task queue
+    partitions it has loaded."""
+
+    def _choose_ports(self) -> None:
+        super()._choose_ports()
+        self.metrics_port = devstack.free_port()
+
+    def _command(self) -> list[str]:
+        return [*super()._command(), "--metrics-port", str(self.metrics_port)]
+
+
+async def test_the_dev_server_keeps_each_task_queue_in_one_partition(tmp_path: Path) -> None:
+    server = ServerWithMetrics(tmp_path)
+    await server.start_ready()
+    try:
+        client = await Client.connect(server.address)
+        async with Worker(
+            client,
+            task_queue="partitioned",
+            workflows=[Nothing],
+            workflow_runner=UnsandboxedWorkflowRunner(),
+        ):
+            # Enough starts and polls that four partitions would all have been loaded.
+            for number in range(12):
+                await client.execute_workflow(
+                    Nothing.run, id=f"nothing-{number}", task_queue="partitioned"
+                )
+        async with httpx.AsyncClient() as http:
+            metrics = (await http.get(f"http://127.0.0.1:{server.metrics_port}/metrics")).text
+    finally:
+        server.kill()
+
+    loaded = {
+        found.group(1)
+        for line in metrics.splitlines()
+        if 'taskqueue="partitioned"' in line
+        and (found := re.search(r'partition="(\d+)"', line)) is not None
+    }
+    assert loaded == {"0"}

@@ -23,6 +23,7 @@ from bench.processes import start_receiver, stop
 from bench.receiver_control import PathSetup, ReceiverControl
 from bench.report import render_markdown
 from bench.stats import burst_ratios, latency_summary_ms, percentile, ratio
+from bench.timeline import SPANS
 from bench.workloads import Workload, summarise
 from core.signing import generate_secret, signed_headers
 from core.store import create_sync_engine
@@ -111,6 +112,24 @@ def test_summary_counts_deliveries_and_latency_from_emit_start() -> None:
     assert workload["emit_ms"]["p99"] == pytest.approx(5.0)
     # 30 deliveries from the first emit (t=0) to the last receipt (t=0.27 + 0.05).
     assert workload["deliveries_per_s"] == pytest.approx(30 / 0.32, rel=1e-3)
+
+
+def test_doc_shows_the_workflow_tasks_that_timed_out_in_a_workload() -> None:
+    results = sample_results()
+    span = {"p50": 10.0, "p95": 20.0, "p99": 30.0}
+    results["workloads"][0]["timeline_ms"] = {
+        "events": 10,
+        "timed_out_tasks": 2,
+        "events_with_timed_out_tasks": 2,
+        **dict.fromkeys(SPANS, span),
+    }
+
+    doc = render_markdown(results)
+
+    timeline_row = "| pipeline | 3 | burst | 10 |"
+    row = next(line for line in doc.splitlines() if line.startswith(timeline_row))
+    assert row.endswith("| 2 |")
+    assert "workflow tasks timed out" in doc
 
 
 def test_ratios_compare_the_pipeline_burst_with_each_baseline() -> None:

@@ -11,7 +11,7 @@ from temporalio.api.history.v1 import HistoryEvent
 from temporalio.client import WorkflowHistory
 
 from bench.driver import Emission
-from bench.timeline import SPANS, sample_of, spans, timeline
+from bench.timeline import SPANS, sample_of, spans, timed_out_tasks, timeline
 from tests.conftest import Stack
 from tests.events import example
 from tests.receiver import Receiver
@@ -59,6 +59,21 @@ def test_timeline_of_a_workflow_not_yet_given_to_a_worker_has_only_its_start() -
     )
 
 
+def test_timeline_counts_workflow_tasks_that_timed_out() -> None:
+    history = _history(
+        (EventType.EVENT_TYPE_WORKFLOW_EXECUTION_STARTED, 100.0),
+        (EventType.EVENT_TYPE_WORKFLOW_TASK_SCHEDULED, 100.0),
+        (EventType.EVENT_TYPE_WORKFLOW_TASK_STARTED, 100.7),
+        (EventType.EVENT_TYPE_WORKFLOW_TASK_TIMED_OUT, 110.7),
+        (EventType.EVENT_TYPE_WORKFLOW_TASK_SCHEDULED, 110.7),
+        (EventType.EVENT_TYPE_WORKFLOW_TASK_STARTED, 110.7),
+        (EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED, 110.8),
+    )
+
+    assert timed_out_tasks(history) == 1
+    assert timed_out_tasks(_history((EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED, 1.0))) == 0
+
+
 def test_timeline_samples_accepted_events_across_the_whole_workload() -> None:
     emissions = [
         Emission(started=n, finished=n + 0.01, accepted=n % 10 != 0, event_id=f"e{n}", status=202)
@@ -90,6 +105,7 @@ async def test_timeline_reads_a_delivered_events_history(stack: Stack, receiver:
     found = await timeline(stack.client, [emission], {event["id"]: [delivery.at]})
 
     assert found["events"] == 1
+    assert found["timed_out_tasks"] == found["events_with_timed_out_tasks"] == 0
     spans_ms = [found[span]["p50"] for span in SPANS]
     assert all(span is not None and span >= 0 for span in spans_ms)
     # The spans up to the first receipt add up to the delivery's end-to-end latency, to
