@@ -6,8 +6,9 @@ import asyncio
 
 import httpx
 from standardwebhooks.webhooks import Webhook
-from temporalio.client import WorkflowExecutionStatus
+from temporalio.client import WorkflowExecutionStatus, WorkflowHandle
 
+from core.contracts import EventWorkflowResult
 from tests.conftest import Stack, waiting_to_retry
 from tests.events import example
 from tests.receiver import Answer, Receiver
@@ -163,7 +164,9 @@ async def test_resend_while_one_waits_to_retry_replaces_it_and_sends_now(
     await receiver.wait_for("/back", 1)
     body = {"endpoint_id": endpoint["id"]}
     first = await stack.api.post(f"/v1/events/{event['id']}/resend", json=body, headers=auth)
-    waiting = stack.client.get_workflow_handle_for(EventWorkflow.run, first.json()["workflow_id"])
+    waiting: WorkflowHandle[EventWorkflow, EventWorkflowResult] = stack.client.get_workflow_handle(
+        first.json()["workflow_id"]
+    )
     await waiting_to_retry(waiting)
     waiting_run = (await waiting.describe()).run_id
     receiver.default("/back", Answer(200))
