@@ -50,6 +50,8 @@ logger = logging.getLogger(__name__)
 PACED_SHARES = (25, 50)
 PROFILED_FANOUT = 3
 CEILING_WARM_UP_SECONDS = 6.0
+"""At most; a shorter burst is warmed up for its own length: a couple of seconds at the
+burst's concurrency already opens every connection it holds."""
 
 
 @dataclass(frozen=True)
@@ -172,6 +174,7 @@ async def run_bench(options: Options) -> dict[str, Any]:
                             receiver,
                             tenants,
                             warm_up_concurrency=options.concurrency,
+                            warm_up_seconds=min(CEILING_WARM_UP_SECONDS, options.duration),
                             paced=options.baseline_paced,
                         ),
                     ]
@@ -326,6 +329,7 @@ def _ceiling_system(
     tenants: dict[int, Tenant],
     *,
     warm_up_concurrency: int,
+    warm_up_seconds: float,
     paced: bool,
 ) -> _System:
     """The same signed POSTs straight from this process: at full speed, and at the
@@ -341,7 +345,7 @@ def _ceiling_system(
         # Unmeasured, as the worker's pool was long before its bursts: a burst's first
         # seconds open a connection per request in flight, which a warm pool does not.
         await driver.burst(
-            senders[fanout], concurrency=warm_up_concurrency, duration=CEILING_WARM_UP_SECONDS
+            senders[fanout], concurrency=warm_up_concurrency, duration=warm_up_seconds
         )
 
     return _System(
