@@ -3,10 +3,8 @@ the Temporal dev server it runs."""
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
-import httpx
 import pytest
 from temporalio import workflow
 from temporalio.client import Client
@@ -15,6 +13,7 @@ from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 import devstack
 from tests.chaos.harness import TemporalServer
 from tests.conftest import make_settings
+from tests.observability.scraping import scrape
 
 
 def test_make_run_starts_one_worker_unless_told_otherwise() -> None:
@@ -91,15 +90,13 @@ async def test_the_dev_server_keeps_each_task_queue_in_one_partition(tmp_path: P
                 await client.execute_workflow(
                     Nothing.run, id=f"nothing-{number}", task_queue="partitioned"
                 )
-        async with httpx.AsyncClient() as http:
-            metrics = (await http.get(f"http://127.0.0.1:{server.metrics_port}/metrics")).text
+        metrics = await scrape(f"http://127.0.0.1:{server.metrics_port}/metrics")
     finally:
         server.kill()
 
     loaded = {
-        found.group(1)
-        for line in metrics.splitlines()
-        if 'taskqueue="partitioned"' in line
-        and (found := re.search(r'partition="(\d+)"', line)) is not None
+        dict(labels)["partition"]
+        for _, labels in metrics.samples
+        if ("taskqueue", "partitioned") in labels and dict(labels).get("partition", "").isdigit()
     }
     assert loaded == {"0"}
