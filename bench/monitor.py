@@ -1,8 +1,8 @@
 """CPU time and memory of the processes under test, per role, through psutil.
 
 CPU is the delta of ``cpu_times()`` (user + system, the process and its descendants) over a
-workload's window, in core-seconds; memory is the peak RSS seen by a sampler that runs
-during the window.
+workload's window, in core-seconds, counting descendants that start or end within it;
+memory is the peak RSS seen by a sampler that runs during the window.
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from collections import defaultdict
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -23,20 +24,37 @@ QUIET_SAMPLE = 0.5
 QUIET_TIMEOUT = 60.0
 
 
-def _tree(pid: int, *, descendants: bool) -> list[psutil.Process]:
-    try:
-        root = psutil.Process(pid)
-        return [root, *root.children(recursive=True)] if descendants else [root]
-    except psutil.NoSuchProcess:
-        return []
+def _children_by_parent() -> dict[int, list[int]]:
+    """One pass over the machine's processes, for every role's descendants at once."""
+    children: dict[int, list[int]] = defaultdict(list)
+    for process in psutil.process_iter(["ppid"]):
+        children[process.info["ppid"]].append(process.pid)
+    return children
 
 
-def _cpu_seconds(processes: Sequence[psutil.Process]) -> float:
+def _tree(pid: int, children: Mapping[int, list[int]] | None) -> list[psutil.Process]:
+    """``pid`` and, given the machine's ``children``, its descendants."""
+    tree = []
+    pending = [pid]
+    while pending:
+        current = pending.pop()
+        with contextlib.suppress(psutil.NoSuchProcess):
+            tree.append(psutil.Process(current))
+            if children is not None:
+                pending += children.get(current, [])
+    return tree
+
+
+def _cpu_seconds(processes: Sequence[psutil.Process], *, reaped: bool) -> float:
+    """The processes' CPU; with ``reaped``, that of the children each has waited for too,
+    which no longer have a process to read (a PostgreSQL backend whose connection closed)."""
     total = 0.0
     for process in processes:
         with contextlib.suppress(psutil.NoSuchProcess, psutil.AccessDenied):
             times = process.cpu_times()
             total += times.user + times.system
+            if reaped:
+                total += times.children_user + times.children_system
     return total
 
 
@@ -70,49 +88,69 @@ class Monitor:
     """Processes by role ("temporal", "worker", "api", "receiver", "driver", ...).
 
     A role counts its processes' descendants too, except the roles in ``alone``: the
-    driver is the bench process, whose children are the other roles.
+    driver is the bench process, whose children are the other roles. The roles in
+    ``cpu_only`` are left out of memory: a PostgreSQL server's processes each map its
+    shared buffers, which their RSS would count once per process.
     """
 
     def __init__(
-        self, roles: Mapping[str, Sequence[int]], *, alone: Sequence[str] = ("driver",)
+        self,
+        roles: Mapping[str, Sequence[int]],
+        *,
+        alone: Sequence[str] = ("driver",),
+        cpu_only: Sequence[str] = (),
     ) -> None:
         self._roles = {role: list(pids) for role, pids in roles.items()}
         self._alone = set(alone)
+        self._cpu_only = set(cpu_only)
 
     def _processes(self) -> dict[str, list[psutil.Process]]:
+        children = _children_by_parent()
         return {
-            role: [
-                process
-                for pid in pids
-                for process in _tree(pid, descendants=role not in self._alone)
-            ]
+            role: [process for pid in pids for process in self._members(role, pid, children)]
             for role, pids in self._roles.items()
         }
+
+    def _members(
+        self, role: str, pid: int, children: Mapping[int, list[int]]
+    ) -> list[psutil.Process]:
+        """The process ``pid`` of ``role``, with its descendants unless the role is alone."""
+        return _tree(pid, None if role in self._alone else children)
 
     def rss_mib(self) -> dict[str, float]:
         return {
             role: round(_rss_bytes(processes) / MIB, 1)
             for role, processes in self._processes().items()
+            if role not in self._cpu_only
         }
 
     def rss_mib_each(self, role: str) -> list[float]:
         """Each of a role's processes on its own (with its descendants), as started."""
+        children = _children_by_parent()
         return [
-            round(_rss_bytes(_tree(pid, descendants=role not in self._alone)) / MIB, 1)
+            round(_rss_bytes(self._members(role, pid, children)) / MIB, 1)
             for pid in self._roles.get(role, [])
         ]
 
     @contextlib.asynccontextmanager
     async def window(self) -> AsyncIterator[Window]:
         processes = self._processes()
-        window = Window(peak_rss_mib=dict.fromkeys(processes, 0.0))
-        start = {role: _cpu_seconds(members) for role, members in processes.items()}
+        window = Window(
+            peak_rss_mib={role: 0.0 for role in processes if role not in self._cpu_only}
+        )
+        # Processes that start or end within the window count too: a process counts from
+        # its CPU at the start, or from zero, and one that ends is counted by the member
+        # that waited for it. The sampler keeps to the processes of the start: finding
+        # descendants reads every process of the machine, a stall the driver's loop should
+        # not take mid-run.
+        start = self._cpu_seconds(processes)
 
         async def sample() -> None:
             while True:
                 for role, members in processes.items():
-                    rss = _rss_bytes(members) / MIB
-                    window.peak_rss_mib[role] = max(window.peak_rss_mib[role], round(rss, 1))
+                    if role in window.peak_rss_mib:
+                        rss = round(_rss_bytes(members) / MIB, 1)
+                        window.peak_rss_mib[role] = max(window.peak_rss_mib[role], rss)
                 await asyncio.sleep(SAMPLE_INTERVAL)
 
         sampler = asyncio.create_task(sample())
@@ -122,9 +160,15 @@ class Monitor:
             sampler.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await sampler
-            window.cpu_core_seconds = {
-                role: _cpu_seconds(members) - start[role] for role, members in processes.items()
-            }
+            end = self._cpu_seconds(self._processes())
+            window.cpu_core_seconds = {role: end[role] - start[role] for role in start}
+
+    def _cpu_seconds(self, processes: dict[str, list[psutil.Process]]) -> dict[str, float]:
+        # The driver's children are the other roles, and their CPU is theirs.
+        return {
+            role: _cpu_seconds(members, reaped=role not in self._alone)
+            for role, members in processes.items()
+        }
 
 
 async def machine_quiet(

@@ -11,6 +11,8 @@ from bench.timeline import SPANS
 from core.config import PROJECT_ROOT
 
 ROLES = ("temporal", "worker", "api", "receiver", "driver")
+# A store on PostgreSQL: the server's CPU, where it runs on the bench's machine.
+DATABASE = "database"
 SYSTEMS = ("pipeline", "floor", "ceiling")
 MISSING = "-"
 
@@ -56,7 +58,9 @@ not what is measured. Accounts and endpoints are created through the API.
   latency**: the `POST /v1/events` round trip (a workflow start for the floor, the K POSTs
   for the ceiling).
 - **CPU**: psutil `cpu_times()` deltas (user + system) of each process tree over the
-  workload, in core-seconds and % of the total; the driver is the bench process itself.
+  workload, in core-seconds and % of the total, a process that starts within it counted
+  from zero and one that ends within it by the process that waited for it; the driver is
+  the bench process itself.
   **Peak RSS**: the highest resident set seen by a 0.25 s sampler.
 """
 
@@ -196,14 +200,14 @@ def _timeline_section(workloads: list[dict[str, Any]]) -> list[str]:
 
 
 def _resources_section(workloads: list[dict[str, Any]]) -> list[str]:
+    bursts = [w for w in workloads if w["mode"] == "burst"]
+    cpu_roles = [*ROLES, *([DATABASE] if any(DATABASE in w["cpu"] for w in bursts) else [])]
     rows = []
-    for w in workloads:
-        if w["mode"] != "burst":
-            continue
+    for w in bursts:
         cpu = w["cpu"]
         cells = [
             f"{cpu[r]['core_seconds']:.1f} s ({cpu[r]['percent']:.0f}%)" if r in cpu else MISSING
-            for r in ROLES
+            for r in cpu_roles
         ]
         rss = [_number(w["peak_rss_mib"].get(r), 0) for r in ROLES]
         rows.append(
@@ -218,7 +222,7 @@ def _resources_section(workloads: list[dict[str, Any]]) -> list[str]:
     header = [
         "system",
         "K",
-        *(f"CPU {role}" for role in ROLES),
+        *(f"CPU {role}" for role in cpu_roles),
         "CPU ms per delivery",
         "peak RSS MiB (" + " / ".join(ROLES) + ")",
     ]
@@ -227,6 +231,15 @@ def _resources_section(workloads: list[dict[str, Any]]) -> list[str]:
         "",
         "Core-seconds over the workload and share of the total; `-` where a role is not part",
         "of that system.",
+        *(
+            [
+                "The store's PostgreSQL server (its main process and every backend) counts in",
+                "`CPU database` and in the CPU per delivery; not in the memory, as each of its",
+                "processes maps the shared buffers.",
+            ]
+            if DATABASE in cpu_roles
+            else []
+        ),
         "",
         *_table(header, rows),
         "",

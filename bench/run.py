@@ -22,7 +22,7 @@ from temporalio.client import Client
 from bench import driver
 from bench.backlog import measure_backlog
 from bench.baselines import FloorProgress, ceiling_sender, floor_sender
-from bench.database import scratch_schema
+from bench.database import scratch_schema, server_process
 from bench.driver import Send
 from bench.machine import machine, versions
 from bench.monitor import Monitor, machine_quiet
@@ -30,6 +30,7 @@ from bench.pipeline import PipelineApi, Tenant
 from bench.processes import start_receiver, stop
 from bench.profiling import record
 from bench.receiver_control import ReceiverControl
+from bench.report import DATABASE
 from bench.retry_precision import measure_retry_precision
 from bench.stack import Stack, start_floor, start_pipeline, stop_stack
 from bench.stats import burst_ratios
@@ -162,6 +163,10 @@ async def run_bench(options: Options) -> dict[str, Any]:
                     "receiver": [receiver_child.process.pid],
                     "driver": [os.getpid()],
                 }
+                if options.database_url:
+                    database = server_process(options.database_url)
+                    if database is not None:
+                        everyone[DATABASE] = [database]
                 systems = [
                     await _pipeline_system(options, results, api, receiver, tenants, pipeline)
                 ]
@@ -178,7 +183,7 @@ async def run_bench(options: Options) -> dict[str, Any]:
                             paced=options.baseline_paced,
                         ),
                     ]
-                await _workloads(options, results, systems, Monitor(everyone))
+                await _workloads(options, results, systems, Monitor(everyone, cpu_only=[DATABASE]))
                 if floor is not None:
                     await stop_stack(floor)
                     stacks.remove(floor)

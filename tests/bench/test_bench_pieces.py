@@ -11,12 +11,13 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import psutil
 import psycopg
 import pytest
 from sqlalchemy import text
 
 from bench import driver, run
-from bench.database import scratch_schema
+from bench.database import scratch_schema, server_process
 from bench.driver import Emission, Sent
 from bench.monitor import Monitor, machine_quiet
 from bench.processes import start_receiver, stop
@@ -445,6 +446,85 @@ def test_each_process_of_a_role_is_read_apart_and_adds_up_to_the_role() -> None:
     assert each[0] > 1
     assert 60 < each[1] - each[0] < 70
     assert together == pytest.approx(sum(each), abs=1)
+
+
+BUSY_CHILD = """
+import time
+started = time.process_time()
+while time.process_time() - started < 0.5:
+    pass
+time.sleep(60)
+"""
+# Waits for a file, then starts the busy child, and stays.
+SPAWNS_A_BUSY_CHILD = """
+import pathlib, subprocess, sys, time
+go = pathlib.Path(sys.argv[1])
+while not go.exists():
+    time.sleep(0.02)
+subprocess.Popen([sys.executable, "-c", sys.argv[2]])
+time.sleep(60)
+"""
+
+
+def _children_cpu(pid: int) -> float:
+    return sum(
+        child.cpu_times().user + child.cpu_times().system
+        for child in psutil.Process(pid).children(recursive=True)
+    )
+
+
+async def test_a_role_counts_the_cpu_of_a_descendant_that_starts_within_the_window(
+    tmp_path: Path,
+) -> None:
+    go = tmp_path / "go"
+    parent = subprocess.Popen([sys.executable, "-c", SPAWNS_A_BUSY_CHILD, str(go), BUSY_CHILD])
+    try:
+        monitor = Monitor({"api": [parent.pid]})
+        async with monitor.window() as window:
+            go.touch()
+            deadline = time.monotonic() + 20
+            while _children_cpu(parent.pid) < 0.5:
+                assert time.monotonic() < deadline, "the child never spent its CPU"
+                await asyncio.sleep(0.05)
+    finally:
+        for process in psutil.Process(parent.pid).children(recursive=True):
+            process.kill()
+        parent.kill()
+        parent.wait()
+
+    assert window.cpu_core_seconds["api"] >= 0.45
+
+
+async def test_the_database_role_counts_a_backend_opened_within_the_window() -> None:
+    server = server_process(POSTGRES_SERVER)
+    assert server is not None
+    assert psutil.Process(server).name() == "postgres"
+    monitor = Monitor({"database": [server]}, cpu_only=["database"])
+
+    async with monitor.window() as window:
+        async with await psycopg.AsyncConnection.connect(POSTGRES_SERVER) as connection:
+            await connection.execute("SELECT count(*) FROM generate_series(1, 3000000)")
+
+    assert window.cpu_core_seconds["database"] > 0.1
+    assert "database" not in window.peak_rss_mib
+    assert "database" not in monitor.rss_mib()
+
+
+def test_a_postgresql_server_elsewhere_has_no_processes_here() -> None:
+    assert server_process("postgresql://postgres@db.example.com:5432/test") is None
+
+
+def test_doc_shows_the_database_cpu_only_for_a_run_that_measured_it() -> None:
+    results = sample_results()
+    assert "CPU database" not in render_markdown(results)
+
+    pipeline = results["workloads"][0]
+    pipeline["cpu"]["database"] = {"core_seconds": 0.4, "percent": 16.7}
+    rendered = render_markdown(results)
+
+    assert "| CPU database |" in rendered
+    assert "0.4 s (17%)" in rendered
+    assert "The store's PostgreSQL server" in rendered
 
 
 def test_doc_says_the_profiled_burst_counts_in_no_figure() -> None:
