@@ -143,7 +143,7 @@ class Monitor:
         # that waited for it. The sampler keeps to the processes of the start: finding
         # descendants reads every process of the machine, a stall the driver's loop should
         # not take mid-run.
-        start = self._cpu_seconds(processes)
+        start = self._cpu_by_role(processes)
 
         async def sample() -> None:
             while True:
@@ -160,10 +160,10 @@ class Monitor:
             sampler.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await sampler
-            end = self._cpu_seconds(self._processes())
+            end = self._cpu_by_role(self._processes())
             window.cpu_core_seconds = {role: end[role] - start[role] for role in start}
 
-    def _cpu_seconds(self, processes: dict[str, list[psutil.Process]]) -> dict[str, float]:
+    def _cpu_by_role(self, processes: dict[str, list[psutil.Process]]) -> dict[str, float]:
         # The driver's children are the other roles, and their CPU is theirs.
         return {
             role: _cpu_seconds(members, reaped=role not in self._alone)

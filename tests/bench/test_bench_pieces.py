@@ -467,10 +467,8 @@ time.sleep(60)
 
 
 def _children_cpu(pid: int) -> float:
-    return sum(
-        child.cpu_times().user + child.cpu_times().system
-        for child in psutil.Process(pid).children(recursive=True)
-    )
+    children = psutil.Process(pid).children(recursive=True)
+    return sum(times.user + times.system for times in (child.cpu_times() for child in children))
 
 
 async def test_a_role_counts_the_cpu_of_a_descendant_that_starts_within_the_window(
